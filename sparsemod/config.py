@@ -1,0 +1,285 @@
+"""config.ini → validated, typed settings.
+
+Every key is declared once in a schema (name, parser, what is allowed, default).  Keys of
+the original SpArSe-based tool are required; keys sparsemod adds have documented defaults.
+A bad file raises :class:`ConfigError` whose one-line message names the file, section, key,
+the allowed values and what was given, e.g.::
+
+    config.ini [TRAIN] objectives: expected an integer 1-4, got 'five'
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+QUANT_SCHEMES = ("post", "dynamic", "both", "none")
+OBJECTIVES = ("error", "model_size", "working_memory", "latency")
+
+
+class ConfigError(ValueError):
+    """A config.ini problem, worded for the user (one line, no traceback)."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: ``parse`` turns the raw text into a value or raises ValueError."""
+
+    name: str
+    parse: Callable[[str], Any]
+    expected: str
+    default: str | None = None  # None: the key is required
+
+
+def _integer(low: int, high: int | None = None) -> tuple[Callable[[str], int], str]:
+    expected = f"an integer {low}-{high}" if high is not None else f"an integer >= {low}"
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            raise ValueError
+        return value
+
+    return parse, expected
+
+
+def _positive_real() -> tuple[Callable[[str], float], str]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not value > 0 or value == float("inf"):
+            raise ValueError
+        return value
+
+    return parse, "a positive number (e.g. 1e9)"
+
+
+def _optional_positive_real() -> tuple[Callable[[str], float | None], str]:
+    positive, _ = _positive_real()
+    return (lambda text: positive(text) if text else None), "empty or a positive number"
+
+
+def _boolean() -> tuple[Callable[[str], bool], str]:
+    words = {"true": True, "yes": True, "on": True, "1": True,
+             "false": False, "no": False, "off": False, "0": False}
+
+    def parse(text: str) -> bool:
+        return words[text.lower()]
+
+    return parse, "true or false"
+
+
+def _choice(*values: str) -> tuple[Callable[[str], str], str]:
+    def parse(text: str) -> str:
+        if text not in values:
+            raise ValueError
+        return text
+
+    return parse, "one of " + "|".join(values)
+
+
+def _name() -> tuple[Callable[[str], str], str]:
+    def parse(text: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text):
+            raise ValueError
+        return text
+
+    return parse, "a folder name of letters, digits, '_', '-', '.'"
+
+
+def _text() -> tuple[Callable[[str], str], str]:
+    def parse(text: str) -> str:
+        if not text:
+            raise ValueError
+        return text
+
+    return parse, "a non-empty text"
+
+
+def _any_text() -> tuple[Callable[[str], str], str]:
+    return (lambda text: text), "any text"
+
+
+def _device() -> tuple[Callable[[str], str], str]:
+    from sparsemod.costs.latency import DEVICES
+
+    def parse(text: str) -> str:
+        if text and text not in DEVICES:
+            raise ValueError
+        return text
+
+    return parse, "empty (use flops, bandwidth) or one of " + "|".join(DEVICES)
+
+
+def _key(name: str, kind: tuple[Callable[[str], Any], str], default: str | None = None) -> Key:
+    parse, expected = kind
+    return Key(name, parse, expected, default)
+
+
+SCHEMA: dict[str, tuple[Key, ...]] = {
+    "DEFAULT": (_key("train", _boolean()),),
+    "TRAIN": (
+        _key("r1", _integer(1)),
+        _key("r2", _integer(0)),
+        _key("r3", _integer(0)),
+        _key("epochs1", _integer(1)),
+        _key("epochs2", _integer(1)),
+        _key("epochs3", _integer(1)),
+        _key("name", _name()),
+        _key("root", _text()),
+        _key("objectives", _integer(1, 4)),
+        _key("batch_size", _integer(1)),
+        _key("debug", _boolean()),
+        _key("flops", _positive_real()),
+        _key("quant_scheme", _choice(*QUANT_SCHEMES)),
+        _key("morphisms", _boolean()),
+        _key("pruning", _boolean()),
+        _key("splitter", _boolean()),
+        # sparsemod's additions, each with a default
+        _key("example", _text(), "cnn"),
+        _key("dataset", _text(), "digits"),
+        _key("data_dir", _any_text(), ""),
+        _key("seed", _integer(0), "0"),
+        _key("bandwidth", _optional_positive_real(), ""),
+        _key("device", _device(), ""),
+        _key("calibration_batches", _integer(1), "8"),
+        _key("threads", _integer(1), "1"),
+    ),
+    "TEST": (
+        _key("pruning", _boolean()),
+        _key("splitter", _boolean()),
+        _key("quant_scheme", _choice(*QUANT_SCHEMES)),
+        _key("objectives", _integer(1, 4)),
+        _key("name", _name()),
+        _key("root", _text()),
+        _key("epochs", _integer(1)),
+        _key("arm", _any_text()),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The [TRAIN] section: one search."""
+
+    r1: int  # Sobol trials
+    r2: int  # GP rounds, ``batch_size`` trials each
+    r3: int  # morphism rounds
+    epochs1: int
+    epochs2: int
+    epochs3: int
+    name: str
+    root: Path
+    objectives: int  # cumulative: 1 error, 2 +model_size, 3 +working_memory, 4 +latency
+    batch_size: int
+    debug: bool
+    flops: float  # device operations per second (latency model)
+    quant_scheme: str
+    morphisms: bool
+    pruning: bool
+    splitter: bool
+    example: str
+    dataset: str
+    data_dir: Path | None
+    seed: int
+    bandwidth: float | None  # device bytes per second; None: latency = FLOPs / flops
+    device: str  # a named device preset; overrides flops and bandwidth
+    calibration_batches: int  # training batches that calibrate static quantization
+    threads: int  # torch threads per trial
+
+    @property
+    def folder(self) -> Path:
+        return self.root / self.name
+
+    @property
+    def objective_names(self) -> tuple[str, ...]:
+        return OBJECTIVES[: self.objectives]
+
+
+@dataclass(frozen=True)
+class TestSettings:
+    """The [TEST] section: retrain and test one Pareto arm."""
+
+    pruning: bool
+    splitter: bool
+    quant_scheme: str
+    objectives: int
+    name: str
+    root: Path
+    epochs: int
+    arm: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path
+    train: bool
+    search: TrainSettings
+    test: TestSettings
+
+
+def load_config(path: str | Path) -> Settings:
+    """Read and validate ``path``; relative paths inside it resolve against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    # default_section is renamed so that [DEFAULT] is a plain section, not inherited by all.
+    parser = configparser.ConfigParser(default_section="\0none", interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as error:
+        raise ConfigError(f"{path}: not a valid ini file: {' '.join(str(error).split())}") from None
+
+    unknown_sections = [s for s in parser.sections() if s not in SCHEMA]
+    if unknown_sections:
+        raise ConfigError(
+            f"{path} [{unknown_sections[0]}]: unknown section; expected one of "
+            + ", ".join(f"[{s}]" for s in SCHEMA)
+        )
+    values = {section: _read_section(path, parser, section, keys) for section, keys in SCHEMA.items()}
+    base = path.resolve().parent
+
+    def resolve(text: str) -> Path:
+        candidate = Path(text).expanduser()
+        return candidate if candidate.is_absolute() else base / candidate
+
+    train = values["TRAIN"]
+    train["root"] = resolve(train["root"])
+    train["data_dir"] = resolve(train["data_dir"]) if train["data_dir"] else None
+    test = values["TEST"]
+    test["root"] = resolve(test["root"])
+    return Settings(
+        path=path,
+        train=values["DEFAULT"]["train"],
+        search=TrainSettings(**train),
+        test=TestSettings(**test),
+    )
+
+
+def _read_section(
+    path: Path, parser: configparser.ConfigParser, section: str, keys: tuple[Key, ...]
+) -> dict[str, Any]:
+    if not parser.has_section(section):
+        raise ConfigError(f"{path} [{section}]: section missing")
+    given = dict(parser.items(section))
+    known = {key.name for key in keys}
+    for name in given:
+        if name not in known:
+            raise ConfigError(
+                f"{path} [{section}] {name}: unknown key; expected one of {', '.join(sorted(known))}"
+            )
+    parsed = {}
+    for key in keys:
+        raw = given.get(key.name, key.default)
+        if raw is None:
+            raise ConfigError(f"{path} [{section}] {key.name}: missing; expected {key.expected}")
+        raw = raw.strip()
+        try:
+            parsed[key.name] = key.parse(raw)
+        except (ValueError, KeyError):
+            raise ConfigError(
+                f"{path} [{section}] {key.name}: expected {key.expected}, got {raw!r}"
+            ) from None
+    return parsed

@@ -1,0 +1,141 @@
+"""Working memory: peak bytes of activations alive at once in one batch-1 inference.
+
+The model runs once on a batch-1 input under a ``torch.fx`` interpreter that records every
+node's output buffer at its real dtype (quantized tensors: 1 B per element).  Weights,
+scales and zero points (``get_attr`` nodes) are excluded: they stay in flash.  A buffer is
+live from the node that creates it to the last node that reads it, in execution order:
+
+    working_memory = max_i  Σ_{b live at step i} bytes(b)
+
+For a chain this is SpArSe's max over layers of (input + output) bytes; with residual adds
+and concatenations it also counts every tensor still needed later (μNAS).  Outputs sharing
+their input's storage (in-place ReLU, views, flatten, tuple indexing) are the same buffer
+and add nothing.  At the model's boundary, the float input converted by a quantize op and
+the float logits made by a final dequantize are counted at the quantized size: on a device
+the input arrives and the logits leave in int8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+_QUANTIZE = (torch.quantize_per_tensor, torch.quantize_per_channel)
+
+
+@dataclass
+class ActivationTrace:
+    """What one batch-1 run recorded, in execution order."""
+
+    order: list[str] = field(default_factory=list)  # node names that make activations
+    buffer_of: dict[str, int] = field(default_factory=dict)  # node -> buffer id
+    bytes_of_buffer: dict[int, int] = field(default_factory=dict)
+    last_use: dict[int, int] = field(default_factory=dict)  # buffer -> last step reading it
+    module_of: dict[str, str] = field(default_factory=dict)  # call_module node -> module path
+    input_bytes: dict[str, int] = field(default_factory=dict)  # node -> bytes read
+    output_bytes: dict[str, int] = field(default_factory=dict)  # node -> bytes written
+
+    def live_bytes(self) -> list[int]:
+        """Bytes live at every step."""
+        first = {}
+        for step, name in enumerate(self.order):
+            if name in self.buffer_of:
+                first.setdefault(self.buffer_of[name], step)
+        return [
+            sum(size for buf, size in self.bytes_of_buffer.items()
+                if first[buf] <= step <= self.last_use.get(buf, first[buf]))
+            for step in range(len(self.order))
+        ]
+
+    def peak(self) -> int:
+        return max(self.live_bytes(), default=0)
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in _tensors(item)]
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in _tensors(item)]
+    return []
+
+
+def _storage(tensor: torch.Tensor) -> int:
+    return tensor.untyped_storage().data_ptr()
+
+
+class _Recorder(fx.Interpreter):
+    def __init__(self, module: fx.GraphModule, trace: ActivationTrace):
+        # Keep every value alive while recording, so a freed storage's address is never
+        # reused by a later tensor and mistaken for an alias.
+        super().__init__(module, garbage_collect_values=False)
+        self.trace = trace
+        self.buffer_of_storage: dict[int, int] = {}
+
+    def run_node(self, node: fx.Node) -> Any:
+        result = super().run_node(node)
+        if node.op in ("get_attr", "output"):
+            return result
+        trace = self.trace
+        step = len(trace.order)
+        trace.order.append(node.name)
+        if node.op == "call_module":
+            trace.module_of[node.name] = str(node.target)
+        read = {trace.buffer_of[n.name] for n in node.all_input_nodes if n.name in trace.buffer_of}
+        for buf in read:
+            trace.last_use[buf] = step
+        trace.input_bytes[node.name] = sum(trace.bytes_of_buffer[b] for b in read)
+        # All fresh tensors of one node (e.g. an LSTM's output and states) form one buffer.
+        fresh = [t for t in _tensors(result) if _storage(t) not in self.buffer_of_storage]
+        aliased = [self.buffer_of_storage[_storage(t)] for t in _tensors(result)
+                   if _storage(t) in self.buffer_of_storage]
+        if fresh:
+            buf = len(trace.bytes_of_buffer)
+            trace.bytes_of_buffer[buf] = sum(t.numel() * t.element_size() for t in fresh)
+            for tensor in fresh:
+                self.buffer_of_storage[_storage(tensor)] = buf
+        elif aliased:
+            buf = aliased[0]
+        else:
+            return result  # no tensor made (a shape query, a constant)
+        trace.buffer_of[node.name] = buf
+        trace.last_use[buf] = max(trace.last_use.get(buf, step), step)
+        trace.output_bytes[node.name] = trace.bytes_of_buffer[buf] if fresh else 0
+        return result
+
+
+def _apply_boundary_rule(graph: fx.Graph, trace: ActivationTrace) -> None:
+    """Count a quantized model's float input / float logits at their quantized size."""
+    for node in graph.nodes:
+        if node.op == "call_function" and node.target in _QUANTIZE:
+            source = node.args[0]
+            if isinstance(source, fx.Node) and source.op == "placeholder" and len(source.users) == 1:
+                trace.bytes_of_buffer[trace.buffer_of[source.name]] = 0
+        if node.op == "call_method" and node.target == "dequantize":
+            users = list(node.users)
+            if len(users) == 1 and users[0].op == "output" and node.name in trace.buffer_of:
+                trace.bytes_of_buffer[trace.buffer_of[node.name]] = 0
+
+
+def trace_activations(model: nn.Module, example_input: torch.Tensor) -> ActivationTrace:
+    """Run ``model`` once on ``example_input[:1]`` and record its activation buffers."""
+    graph_module = model if isinstance(model, fx.GraphModule) else fx.symbolic_trace(model)
+    trace = ActivationTrace()
+    with torch.no_grad():
+        _Recorder(graph_module, trace).run(example_input[:1])
+    output_node = next(n for n in graph_module.graph.nodes if n.op == "output")
+    end = len(trace.order) - 1
+    for node in output_node.all_input_nodes:  # the result is live until the end
+        if node.name in trace.buffer_of:
+            trace.last_use[trace.buffer_of[node.name]] = end
+    _apply_boundary_rule(graph_module.graph, trace)
+    return trace
+
+
+def working_memory(model: nn.Module, example_input: torch.Tensor) -> int:
+    """Peak bytes of simultaneously live activations, batch 1, at deployed dtypes."""
+    return trace_activations(model, example_input).peak()

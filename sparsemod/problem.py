@@ -1,0 +1,84 @@
+"""A search problem: the user's search space, network builder and data, loaded from a file.
+
+An example is a Python file (a module under ``examples/`` or any path) that defines::
+
+    SPACE: list[sparsemod.space.Parameter]
+    def build(params: dict, input_shape: tuple[int, ...], num_classes: int) -> torch.nn.Module
+    def load_data(dataset: str, data_dir: Path | None, seed: int) -> sparsemod.data.DataBundle
+    DATASETS: tuple[str, ...]      # optional: the names load_data accepts
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Callable, Sequence
+
+import torch
+
+from sparsemod.data import DataBundle
+from sparsemod.space import Parameter
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+REQUIRED = ("SPACE", "build", "load_data")
+
+
+class ProblemError(ValueError):
+    """The example file is missing or lacks a required piece."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    source: Path  # the example file: workers re-import it from here
+    space: Sequence[Parameter]
+    build: Callable[[dict, tuple[int, ...], int], torch.nn.Module]
+    load_data: Callable[[str, Path | None, int], DataBundle]
+    datasets: tuple[str, ...] | None
+
+
+def example_path(example: str) -> Path:
+    """``example`` is a name under examples/ (``cnn``) or a path to a ``.py`` file."""
+    if example.endswith(".py") or "/" in example or "\\" in example:
+        return Path(example).expanduser().resolve()
+    return EXAMPLES_DIR / f"{example}.py"
+
+
+def load_problem(example: str | Path) -> Problem:
+    path = example_path(str(example))
+    if not path.is_file():
+        available = sorted(p.stem for p in EXAMPLES_DIR.glob("*.py") if not p.stem.startswith("_"))
+        raise ProblemError(
+            f"example {str(example)!r}: {path} not found; use one of {', '.join(available)} "
+            "or a path to your own .py file"
+        )
+    module = _import(path)
+    missing = [name for name in REQUIRED if not hasattr(module, name)]
+    if missing:
+        raise ProblemError(
+            f"{path}: missing {', '.join(missing)}; an example defines SPACE (list of "
+            "parameters), build(params, input_shape, num_classes) and "
+            "load_data(dataset, data_dir, seed)"
+        )
+    datasets = getattr(module, "DATASETS", None)
+    return Problem(path, list(module.SPACE), module.build, module.load_data,
+                   tuple(datasets) if datasets is not None else None)
+
+
+def _import(path: Path) -> ModuleType:
+    name = f"sparsemod_example_{path.stem}_{abs(hash(str(path)))}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ProblemError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[name]
+        raise
+    return module

@@ -1,0 +1,133 @@
+"""The results folder ``{root}/{name}/``, rewritten atomically after every trial.
+
+- ``trials.csv``: a row per trial (index, arm, phase, parameters, metrics, status, reason,
+  seconds);
+- ``pareto.csv``: the non-dominated completed trials over the active objectives;
+- ``experiment.json``: Ax's own JSON of the experiment (no weights), loadable by Ax;
+- ``time.txt``: wall time of the search and of each phase;
+- ``models/{arm}/``: exactly the Pareto trials' models (``model.pt`` float weights,
+  ``params.json`` to rebuild with the builder, ``metrics.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+import torch
+
+from sparsemod.config import OBJECTIVES
+from sparsemod.pareto import pareto_mask
+from sparsemod.trial import TrialResult
+
+FIXED_COLUMNS = ("index", "arm", "phase")
+STATUS_COLUMNS = ("status", "reason", "train_seconds", "total_seconds")
+EXTRA_COLUMNS = ("float_error", "test_accuracy", "flops", "parameters", "measured_latency")
+MARKERS = ("trials.csv", "experiment.json")
+
+
+class ResultsExistError(FileExistsError):
+    """The folder already holds a search: it is never silently replaced."""
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """``write`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+class ResultsFolder:
+    def __init__(self, folder: Path, objectives: Sequence[str], parameter_names: Sequence[str]):
+        reserved = set(FIXED_COLUMNS + STATUS_COLUMNS + EXTRA_COLUMNS + OBJECTIVES)
+        clash = sorted(reserved.intersection(parameter_names))
+        if clash:
+            raise ValueError(f"search space: parameter names {clash} clash with result columns")
+        self.folder = folder
+        self.objectives = tuple(objectives)
+        self.columns = (*FIXED_COLUMNS, *parameter_names, *OBJECTIVES, *EXTRA_COLUMNS, *STATUS_COLUMNS)
+        self.rows: list[dict] = []
+
+    @property
+    def models(self) -> Path:
+        return self.folder / "models"
+
+    def create(self) -> None:
+        """Make the folder; refuse one that already holds a search."""
+        existing = [m for m in MARKERS if (self.folder / m).exists()]
+        if existing:
+            raise ResultsExistError(
+                f"{self.folder} already holds a search ({', '.join(existing)}); choose another "
+                "[TRAIN] name or root, or move that folder away"
+            )
+        self.models.mkdir(parents=True, exist_ok=True)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=list(self.columns))
+
+    def pareto(self) -> pd.DataFrame:
+        table = self.table()
+        completed = table[table["status"] == "completed"]
+        mask = pareto_mask(completed[list(self.objectives)].to_numpy(dtype=float))
+        return completed[mask]
+
+    def record(self, result: TrialResult) -> bool:
+        """Add a finished trial, rewrite the tables and the models; True if it is on the front."""
+        job = result.job
+        row = {"index": job.index, "arm": job.arm, "phase": job.phase, **job.params,
+               **result.metrics, **result.extras, "status": result.status,
+               "reason": result.reason, "train_seconds": round(result.train_seconds, 3),
+               "total_seconds": round(result.total_seconds, 3)}
+        self.rows.append(row)
+        table = self.table()
+        pareto = self.pareto()
+        atomic_write(self.folder / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
+        atomic_write(self.folder / "pareto.csv", lambda tmp: pareto.to_csv(tmp, index=False))
+        on_front = job.arm in set(pareto["arm"])
+        if on_front and result.state_dict is not None:
+            self._save_model(job.arm, result, row)
+        self._drop_models_off(set(pareto["arm"]))
+        return on_front
+
+    def _save_model(self, arm: str, result: TrialResult, row: dict) -> None:
+        staging = Path(tempfile.mkdtemp(dir=self.models, prefix=f".{arm}."))
+        torch.save(result.state_dict, staging / "model.pt")
+        (staging / "params.json").write_text(json.dumps(result.job.params, indent=2))
+        metrics = {k: row[k] for k in (*OBJECTIVES, *EXTRA_COLUMNS) if k in row}
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+        target = self.models / arm
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+
+    def _drop_models_off(self, front: set[str]) -> None:
+        for folder in self.models.iterdir():
+            if folder.name not in front:
+                shutil.rmtree(folder)
+
+    def write_times(self, phases: dict[str, float], total: float, state: str) -> None:
+        lines = [f"state: {state}", f"search: {total:.1f} s"]
+        lines += [f"{phase}: {seconds:.1f} s" for phase, seconds in phases.items()]
+        atomic_write_text(self.folder / "time.txt", "\n".join(lines) + "\n")
+
+
+def load_model_state(folder: Path, arm: str) -> tuple[dict, dict]:
+    """The saved ``(params, state_dict)`` of a Pareto arm."""
+    model_dir = folder / "models" / arm
+    params = json.loads((model_dir / "params.json").read_text())
+    return params, torch.load(model_dir / "model.pt", weights_only=True)

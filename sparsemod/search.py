@@ -1,0 +1,132 @@
+"""The search loop (SpArSe, Fedorov et al. 2019, Sec. 3.3): Ax ask/tell over phases.
+
+1. ``sobol``: ``r1`` quasi-random trials, ``epochs1`` epochs each;
+2. ``gp``: ``r2`` rounds of ``batch_size`` trials from Ax's BoTorch model (multi-objective:
+   qLogNEHVI on the active objectives; one objective: qLogNEI), ``epochs2`` epochs each.
+
+Each finished trial is told to Ax (completed with its four metrics, or failed with its
+reason) and recorded in the results folder before the next one is asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from ax.adapter.registry import Generators
+from ax.api.client import Client
+from ax.generation_strategy.generation_node import GenerationNode
+from ax.generation_strategy.generation_strategy import GenerationStrategy
+from ax.generation_strategy.generator_spec import GeneratorSpec
+from ax.generation_strategy.transition_criterion import MinTrials
+
+from sparsemod.config import OBJECTIVES, TrainSettings
+from sparsemod.executors import Executor
+from sparsemod.problem import Problem
+from sparsemod.progress import Progress
+from sparsemod.report import plot_pareto
+from sparsemod.results import ResultsFolder, atomic_write
+from sparsemod.space import to_ax
+from sparsemod.trial import TrialJob, TrialResult, trial_seed
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str  # also the Ax generation node's name
+    trials: int
+    epochs: int
+    batch: int  # trials asked for at once
+
+
+def phases(settings: TrainSettings) -> list[Phase]:
+    return [
+        Phase("sobol", settings.r1, settings.epochs1, settings.r1),
+        Phase("gp", settings.r2 * settings.batch_size, settings.epochs2, settings.batch_size),
+    ]
+
+
+def generation_strategy(settings: TrainSettings) -> GenerationStrategy:
+    """Sobol for exactly ``r1`` trials (failed ones count: r1 is a budget), then BoTorch."""
+    sobol = GenerationNode(
+        name="sobol",
+        generator_specs=[GeneratorSpec(generator_enum=Generators.SOBOL,
+                                       generator_kwargs={"seed": settings.seed})],
+        transition_criteria=[MinTrials(threshold=settings.r1, transition_to="gp")],
+    )
+    gp = GenerationNode(name="gp", generator_specs=[GeneratorSpec(generator_enum=Generators.BOTORCH_MODULAR)])
+    return GenerationStrategy(name="sparsemod", nodes=[sobol, gp])
+
+
+def make_client(settings: TrainSettings, problem: Problem) -> Client:
+    client = Client(random_seed=settings.seed)
+    client.configure_experiment(parameters=to_ax(problem.space), name=settings.name)
+    client.configure_optimization(objective=", ".join(f"-{name}" for name in settings.objective_names))
+    client.set_generation_strategy(generation_strategy(settings))
+    return client
+
+
+def quiet_ax(debug: bool) -> None:
+    """Ax logs every trial at INFO; sparsemod prints its own line per trial."""
+    level = logging.INFO if debug else logging.WARNING
+    # Ax gives each module's logger its own level, so the parent's level is not enough.
+    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("ax", "botorch")]:
+        logging.getLogger(name).setLevel(level)
+
+
+class Search:
+    def __init__(self, settings: TrainSettings, problem: Problem, executor: Executor,
+                 results: ResultsFolder, client: Client):
+        self.settings, self.problem, self.executor = settings, problem, executor
+        self.results, self.client = results, client
+        self.phase_seconds: dict[str, float] = {}
+        self.start = time.perf_counter()
+
+    def run(self) -> None:
+        plan = [phase for phase in phases(self.settings) if phase.trials > 0]
+        progress = Progress(sum(phase.trials for phase in plan))
+        try:
+            for phase in plan:
+                phase_start = time.perf_counter()
+                done = 0
+                while done < phase.trials:
+                    done += self._round(phase, min(phase.batch, phase.trials - done), progress)
+                    self.phase_seconds[phase.name] = time.perf_counter() - phase_start
+                    self._write_times("running")
+            self._write_times("finished")
+        finally:
+            progress.close()
+            self.executor.close()
+
+    def _round(self, phase: Phase, count: int, progress: Progress) -> int:
+        """Ask Ax for ``count`` trials, run them, tell Ax each result as it comes."""
+        asked = self.client.get_next_trials(max_trials=count)
+        if not asked:
+            raise RuntimeError(f"Ax generated no trial in phase {phase.name}")
+        for index, params in asked.items():
+            arm = f"{index}_0"  # Ax names the single arm of trial i "i_0"
+            self.executor.submit(TrialJob(index, arm, phase.name, dict(params), phase.epochs,
+                                          trial_seed(self.settings.seed, index)))
+        for _ in asked:
+            result = self.executor.wait()
+            self._tell(result)
+            on_front = self.results.record(result)
+            self._save_experiment()
+            plot_pareto(self.results.table(), self.results.pareto(), self.settings.objective_names,
+                        self.results.folder / "pareto.png")
+            progress.trial_finished(result, on_front)
+        return len(asked)
+
+    def _tell(self, result: TrialResult) -> None:
+        if result.status == "completed":
+            self.client.complete_trial(result.job.index,
+                                       raw_data={name: result.metrics[name] for name in OBJECTIVES})
+        else:
+            self.client.mark_trial_failed(result.job.index, failed_reason=result.reason.splitlines()[0])
+
+    def _save_experiment(self) -> None:
+        atomic_write(self.results.folder / "experiment.json",
+                     lambda tmp: self.client.save_to_json_file(str(tmp)))
+
+    def _write_times(self, state: str) -> None:
+        self.results.write_times(self.phase_seconds, time.perf_counter() - self.start, state)

@@ -1,0 +1,81 @@
+"""Search-space parameters: a thin typed layer mapping 1:1 onto Ax's parameter configs.
+
+A search space is a list of these.  ``Int`` and ``Float`` are ranges (optionally searched on
+a log scale); ``Choice`` is a finite set (ordered values such as kernel sizes let the GP
+model distance between them); ``Fixed`` is a constant that the builder still receives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
+
+Value = Union[int, float, str, bool]
+
+
+@dataclass(frozen=True)
+class Int:
+    name: str
+    low: int
+    high: int
+    log: bool = False
+
+    def to_ax(self) -> RangeParameterConfig:
+        return RangeParameterConfig(
+            name=self.name, parameter_type="int", bounds=(self.low, self.high),
+            scaling="log" if self.log else "linear",
+        )
+
+
+@dataclass(frozen=True)
+class Float:
+    name: str
+    low: float
+    high: float
+    log: bool = False
+
+    def to_ax(self) -> RangeParameterConfig:
+        return RangeParameterConfig(
+            name=self.name, parameter_type="float", bounds=(self.low, self.high),
+            scaling="log" if self.log else "linear",
+        )
+
+
+@dataclass(frozen=True)
+class Choice:
+    name: str
+    values: tuple[Value, ...]
+    ordered: bool | None = None  # None: ordered when all values are numbers
+
+    def to_ax(self) -> ChoiceParameterConfig:
+        kinds = {type(v) for v in self.values}
+        if len(kinds) != 1:
+            raise ValueError(f"Choice {self.name!r}: values must share one type, got {kinds}")
+        kind = {int: "int", float: "float", str: "str", bool: "bool"}[kinds.pop()]
+        ordered = self.ordered if self.ordered is not None else kind in ("int", "float")
+        return ChoiceParameterConfig(
+            name=self.name, parameter_type=kind, values=list(self.values), is_ordered=ordered
+        )
+
+
+@dataclass(frozen=True)
+class Fixed:
+    name: str
+    value: Value
+
+    def to_ax(self) -> ChoiceParameterConfig:
+        return Choice(self.name, (self.value,)).to_ax()
+
+
+Parameter = Union[Int, Float, Choice, Fixed]
+
+
+def to_ax(space: Sequence[Parameter]) -> list[RangeParameterConfig | ChoiceParameterConfig]:
+    """Ax parameter configs for a search space; names must be unique."""
+    names = [p.name for p in space]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"search space: duplicate parameter names {duplicates}")
+    return [p.to_ax() for p in space]

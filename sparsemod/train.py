@@ -1,0 +1,52 @@
+"""Training and evaluation of one network (deterministic on CPU for a given seed)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+DEFAULT_LR = 1e-3
+DEFAULT_BATCH_SIZE = 64
+
+
+def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
+           collate_fn: Callable | None = None) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      collate_fn=collate_fn)
+
+
+def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: int,
+          collate_fn: Callable | None = None) -> None:
+    """Adam on cross-entropy; ``lr`` and ``batch_size`` come from the searched parameters
+    when the space has them."""
+    torch.manual_seed(seed)
+    batches = loader(dataset, int(params.get("batch_size", DEFAULT_BATCH_SIZE)), shuffle=True,
+                     seed=seed, collate_fn=collate_fn)
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(params.get("lr", DEFAULT_LR)))
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    for _ in range(epochs):
+        for inputs, targets in batches:
+            optimizer.zero_grad()
+            loss = loss_fn(model(inputs), targets)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training diverged (loss {loss.item()})")
+            loss.backward()
+            optimizer.step()
+    model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, dataset: Dataset, collate_fn: Callable | None = None,
+             batch_size: int = 256) -> float:
+    """Fraction of ``dataset`` classified correctly (model in eval mode)."""
+    model.eval()
+    correct = total = 0
+    for inputs, targets in loader(dataset, batch_size, collate_fn=collate_fn):
+        correct += (model(inputs).argmax(dim=-1) == targets).sum().item()
+        total += len(targets)
+    return correct / max(total, 1)

@@ -1,0 +1,160 @@
+"""One trial, end to end: build → shape check → train → quantize → measure.
+
+Any exception becomes a *failed* :class:`TrialResult` whose ``reason`` names the stage and
+the error, so a network that cannot run is recorded, never skipped and never fatal.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sparsemod import costs
+from sparsemod.costs.size import model_size
+from sparsemod.data import DataBundle
+from sparsemod.problem import Problem
+from sparsemod.quantize import quantize
+from sparsemod.train import DEFAULT_BATCH_SIZE, accuracy, loader, train
+
+LATENCY_RUNS = 20
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """What to run: an Ax trial's parameters and budget."""
+
+    index: int
+    arm: str
+    phase: str  # sobol | gp | morph
+    params: dict[str, Any]
+    epochs: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """How a trial is quantized and measured (from [TRAIN])."""
+
+    quant_scheme: str
+    calibration_batches: int
+    device: costs.Device
+    threads: int
+    debug: bool
+
+
+@dataclass
+class TrialResult:
+    job: TrialJob
+    status: str  # completed | failed
+    reason: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)  # the four objectives
+    extras: dict[str, float] = field(default_factory=dict)  # reported, never optimised
+    train_seconds: float = 0.0
+    total_seconds: float = 0.0
+    state_dict: dict[str, torch.Tensor] | None = None  # trained float weights
+
+
+def trial_seed(seed: int, index: int) -> int:
+    """Independent, reproducible seed per trial of a search."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def run_trial(job: TrialJob, problem: Problem, data: DataBundle, measurement: Measurement) -> TrialResult:
+    start = time.perf_counter()
+    torch.set_num_threads(measurement.threads)
+    stage = "build"
+    result = TrialResult(job, "failed")
+    try:
+        torch.manual_seed(job.seed)
+        model = problem.build(dict(job.params), data.input_shape, data.num_classes)
+        stage = "shape check"
+        example = check_runs(model, data.input_shape)
+        stage = "train"
+        train_start = time.perf_counter()
+        train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn)
+        result.train_seconds = time.perf_counter() - train_start
+        stage = "quantize"
+        calibration = _calibration_batches(data, job, measurement.calibration_batches)
+        deployed = quantize(model, measurement.quant_scheme, calibration, example)
+        stage = "measure"
+        result.metrics, result.extras = measure(model, deployed, example, data, measurement)
+        result.state_dict = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        result.status = "completed"
+    except Exception as error:  # a trial's failure is data, not a crash of the search
+        result.reason = f"{stage}: {type(error).__name__}: {' '.join(str(error).split())}"[:500]
+        if measurement.debug:
+            result.reason += "\n" + traceback.format_exc()
+    result.total_seconds = time.perf_counter() - start
+    return result
+
+
+def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """Dummy batch-1 forward pass before any training: returns the example input."""
+    example = torch.zeros(1, *input_shape)
+    model.eval()
+    with torch.no_grad():
+        try:
+            model(example)
+        except RuntimeError as error:
+            raise RuntimeError(f"the network cannot run on input {tuple(input_shape)}: "
+                               f"{' '.join(str(error).split())}") from None
+    return example
+
+
+def _calibration_batches(data: DataBundle, job: TrialJob, count: int) -> list[torch.Tensor]:
+    batches = loader(data.train, int(job.params.get("batch_size", DEFAULT_BATCH_SIZE)),
+                     shuffle=True, seed=job.seed, collate_fn=data.collate_fn)
+    return [inputs for inputs, _ in itertools.islice(batches, count)]
+
+
+def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
+            data: DataBundle, measurement: Measurement) -> tuple[dict[str, float], dict[str, float]]:
+    """The four objectives of the deployed model, and what is reported beside them."""
+    trace = costs.trace_activations(deployed, example)
+    flops = costs.flops_per_layer(float_model, example)
+    submodules = dict(deployed.named_modules())
+    bytes_per_layer = {  # roofline traffic: activations read and written plus weights
+        path: trace.input_bytes[node] + trace.output_bytes[node] + model_size(submodules[path])
+        for node, path in trace.module_of.items()
+    }
+    error = 1.0 - accuracy(deployed, data.val, data.collate_fn)
+    metrics = {
+        "error": error,
+        "model_size": float(model_size(deployed)),
+        "working_memory": float(trace.peak()),
+        "latency": costs.latency(flops, measurement.device, bytes_per_layer),
+    }
+    extras = {
+        "float_error": 1.0 - accuracy(float_model, data.val, data.collate_fn),
+        "test_accuracy": accuracy(deployed, data.test, data.collate_fn),
+        "flops": float(sum(flops.values())),
+        "parameters": float(sum(p.numel() for p in float_model.parameters())),
+        "measured_latency": measured_latency(deployed, example),
+    }
+    return metrics, extras
+
+
+@torch.no_grad()
+def measured_latency(model: nn.Module, example: torch.Tensor, runs: int = LATENCY_RUNS) -> float:
+    """Median wall seconds of ``runs`` batch-1 inferences on one CPU thread, after warm-up."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(3):
+            model(example)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            model(example)
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return statistics.median(times)
