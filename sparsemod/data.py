@@ -81,7 +81,7 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not an unsigned-byte IDX file")
     ndim = raw[3]
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).copy()
     if data.size != int(np.prod(dims)):
         raise DataError(f"{path}: expected {dims} bytes of data, found {data.size}")
     return data.reshape(dims)

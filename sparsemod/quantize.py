@@ -5,7 +5,8 @@
 - ``dynamic``: dynamic int8 for Linear / LSTM / GRU (weights int8, activations quantized on
   the fly); everything else stays float.
 - ``both``: static for the convolutional part, dynamic for recurrent and linear layers.
-- ``none``: the float32 model.
+- ``none``: the float32 model as it would deploy: batch norm folded into the conv before
+  it, and conv/linear fused with the ReLU after them.
 
 Flow: torch.ao FX graph mode (``prepare_fx`` / ``convert_fx``).  It traces the user's model,
 so a builder needs no QuantStub / DeQuantStub and no hand-written fusion list, and it
@@ -31,7 +32,7 @@ with warnings.catch_warnings():
     from torch.ao.quantization import (
         QConfigMapping, default_dynamic_qconfig, get_default_qconfig_mapping,
     )
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    from torch.ao.quantization.quantize_fx import convert_fx, fuse_fx, prepare_fx
 
 DYNAMIC_TYPES = (nn.Linear, nn.LSTM, nn.GRU)
 _ENGINE = "x86"
@@ -56,6 +57,27 @@ def _qconfig_mapping(model: nn.Module, scheme: str) -> QConfigMapping:
     return mapping
 
 
+def _functional_flatten(model: nn.Module) -> fx.GraphModule:
+    """Trace ``model`` with each ``nn.Flatten`` call turned into ``torch.flatten``.
+
+    FX treats the module as a float op (dequantize, flatten, requantize: a float buffer and
+    extra scales) but the function as a view that keeps int8 data, as a device would.
+    """
+    traced = fx.symbolic_trace(model)
+    modules = dict(traced.named_modules())
+    for node in list(traced.graph.nodes):
+        flatten = modules.get(node.target) if node.op == "call_module" else None
+        if isinstance(flatten, nn.Flatten):
+            with traced.graph.inserting_after(node):
+                replacement = traced.graph.call_function(
+                    torch.flatten, node.args, {"start_dim": flatten.start_dim, "end_dim": flatten.end_dim})
+            node.replace_all_uses_with(replacement)
+            traced.graph.erase_node(node)
+    traced.graph.lint()
+    traced.recompile()
+    return traced
+
+
 def quantize(model: nn.Module, scheme: str, calibration: Iterable[torch.Tensor],
              example_input: torch.Tensor) -> nn.Module:
     """A quantized copy of ``model`` (eval mode); ``model`` itself is left untouched.
@@ -64,9 +86,11 @@ def quantize(model: nn.Module, scheme: str, calibration: Iterable[torch.Tensor],
     """
     if scheme not in QUANT_SCHEMES:
         raise ValueError(f"quant_scheme: expected one of {'|'.join(QUANT_SCHEMES)}, got {scheme!r}")
-    float_model = copy.deepcopy(model).eval()
+    float_model = _functional_flatten(copy.deepcopy(model).eval())
     if scheme == "none":
-        return float_model
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fuse_fx(float_model).eval()
     torch.backends.quantized.engine = _ENGINE
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # FX-mode deprecation notices, once per call

@@ -26,7 +26,8 @@ from sparsemod.executors import Executor
 from sparsemod.problem import Problem
 from sparsemod.progress import Progress
 from sparsemod.report import plot_pareto
-from sparsemod.results import ResultsFolder, atomic_write
+from sparsemod.results import ResultsFolder
+from sparsemod.snapshot import save_client
 from sparsemod.space import to_ax
 from sparsemod.trial import TrialJob, TrialResult, trial_seed
 
@@ -125,8 +126,7 @@ class Search:
             self.client.mark_trial_failed(result.job.index, failed_reason=result.reason.splitlines()[0])
 
     def _save_experiment(self) -> None:
-        atomic_write(self.results.folder / "experiment.json",
-                     lambda tmp: self.client.save_to_json_file(str(tmp)))
+        save_client(self.client, self.results.folder / "experiment.json")
 
     def _write_times(self, state: str) -> None:
         self.results.write_times(self.phase_seconds, time.perf_counter() - self.start, state)

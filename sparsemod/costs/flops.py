@@ -28,9 +28,10 @@ def flops_per_layer(model: nn.Module, example_input: torch.Tensor) -> dict[str, 
     counts = {
         name: sum(per_op.values())
         for name, per_op in counter.get_flop_counts().items()
-        if name not in ("Global", root) and sum(per_op.values()) > 0
+        if name != "Global" and sum(per_op.values()) > 0
     }
-    # A module's count includes its children's: keep the innermost ones.
+    # A module's count includes its children's: keep the innermost ones, named by their
+    # path in the model ("" for the model itself).
     leaves = {name: n for name, n in counts.items()
               if not any(other.startswith(name + ".") for other in counts)}
-    return {name.removeprefix(root + "."): n for name, n in leaves.items()}
+    return {"" if name == root else name.removeprefix(root + "."): n for name, n in leaves.items()}

@@ -1,0 +1,37 @@
+"""Shared helpers: a valid config file written into a test's temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+
+TRAIN = {
+    "r1": "3", "r2": "1", "r3": "0", "batch_size": "2", "epochs1": "1", "epochs2": "1",
+    "epochs3": "1", "objectives": "3", "flops": "1e9", "quant_scheme": "post",
+    "morphisms": "false", "pruning": "false", "splitter": "false", "example": "cnn",
+    "dataset": "digits", "seed": "0", "name": "run", "root": "results", "debug": "false",
+}
+TEST = {"name": "run", "root": "results", "arm": "", "epochs": "1", "pruning": "false",
+        "splitter": "false", "quant_scheme": "post", "objectives": "3"}
+
+
+def write_config(folder: Path, train: dict | None = None, test: dict | None = None,
+                 default: dict | None = None, drop: tuple[str, ...] = ()) -> Path:
+    sections = {"DEFAULT": {"train": "true", **(default or {})},
+                "TRAIN": {**TRAIN, **(train or {})}, "TEST": {**TEST, **(test or {})}}
+    lines = []
+    for section, keys in sections.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {value}" for key, value in keys.items() if key not in drop]
+    path = folder / "config.ini"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def config_file(tmp_path: Path):
+    return lambda **kwargs: write_config(tmp_path, **kwargs)

@@ -1,0 +1,53 @@
+import torch
+from torch import nn
+
+from sparsemod.costs import model_size
+from sparsemod.quantize import quantize
+
+
+def small_cnn() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10)).eval()
+
+
+def test_float_model_is_four_bytes_per_parameter():
+    # conv 36 + 4, linear 1440 + 10 parameters, float32
+    assert model_size(small_cnn()) == 4 * (36 + 4 + 1440 + 10)
+
+
+def test_batchnorm_counter_is_not_deployed():
+    bn = nn.BatchNorm2d(3)
+    assert model_size(bn) == 4 * 4 * 3  # weight, bias, running mean, running var
+
+
+def test_int8_model_by_hand():
+    data = [torch.randn(8, 1, 8, 8)]
+    deployed = quantize(small_cnn(), "post", data, data[0][:1])
+    # input quantizer: scale + zero point = 8
+    # conv: 36 int8 + 4 per-channel scales x 4 + 4 zero points x 4 + 4 bias x 4
+    #       + output scale and zero point 8 = 92
+    # linear: 1440 int8 + 10 x 4 + 10 x 4 + 10 bias x 4 + 8 = 1568
+    assert model_size(deployed) == 8 + 92 + 1568
+
+
+def unpacked_bytes(deployed: nn.Module) -> int:
+    """The bytes of the tensors unpacked from each quantized layer, at deployed dtypes."""
+    total = 0
+    for module in deployed.modules():
+        weight = getattr(module, "weight", None)
+        if callable(weight):  # quantized conv / linear keep packed weights
+            w = weight()
+            total += w.int_repr().nbytes
+            total += w.q_per_channel_scales().float().nbytes + w.q_per_channel_zero_points().int().nbytes
+            total += module.bias().nbytes
+            total += 8  # requantization scale (float32) and zero point (int32) of the output
+    return total + 8  # the input quantizer
+
+
+def test_size_equals_unpacked_tensors_for_depthwise_net():
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+                          nn.Conv2d(6, 6, 3, padding=1, groups=6), nn.BatchNorm2d(6), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(6 * 16, 5)).eval()
+    data = [torch.randn(4, 3, 4, 4)]
+    deployed = quantize(model, "post", data, data[0][:1])
+    assert model_size(deployed) == unpacked_bytes(deployed)
+    assert model_size(deployed) < model_size(model) / 2

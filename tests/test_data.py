@@ -1,0 +1,63 @@
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+
+from conftest import SHARED_MNIST
+from sparsemod.data import DataError, load_cifar, load_digits, load_mnist, read_idx
+
+
+def test_digits_split_is_seeded_and_disjoint():
+    a, b = load_digits(0), load_digits(0)
+    assert (len(a.train), len(a.val), len(a.test)) == (1257, 270, 270)
+    assert a.input_shape == (1, 8, 8) and a.num_classes == 10
+    assert (a.val.tensors[0] == b.val.tensors[0]).all()
+    assert not (load_digits(1).val.tensors[0] == a.val.tensors[0]).all()
+
+
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST not beside the repo")
+def test_mnist_10k_split_from_shared_idx_files():
+    data = load_mnist(SHARED_MNIST, 0)
+    assert (len(data.train), len(data.val), len(data.test)) == (8000, 1000, 1000)
+    assert data.input_shape == (1, 28, 28)
+    assert set(data.train.tensors[1].unique().tolist()) == set(range(10))
+
+
+def test_idx_reader_and_full_mnist_layout(tmp_path):
+    def idx(path, array):
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+        with gzip.open(path, "wb") as handle:
+            handle.write(header + array.astype(np.uint8).tobytes())
+
+    rng = np.random.default_rng(0)
+    idx(tmp_path / "train-images-idx3-ubyte.gz", rng.integers(0, 255, (5100, 2, 2)))
+    idx(tmp_path / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, 5100))
+    idx(tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 255, (30, 2, 2)))
+    idx(tmp_path / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 30))
+    assert read_idx(tmp_path / "t10k-images-idx3-ubyte.gz").shape == (30, 2, 2)
+    data = load_mnist(tmp_path, 0)
+    assert (len(data.train), len(data.val), len(data.test)) == (100, 5000, 30)
+
+
+def test_missing_files_name_the_path_and_expected_files(tmp_path):
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte"):
+        load_mnist(tmp_path, 0)
+    with pytest.raises(DataError, match="needs data_dir"):
+        load_mnist(None, 0)
+    with pytest.raises(DataError, match="data_batch_1, data_batch_2"):
+        load_cifar(tmp_path, 0)
+
+
+def test_cifar_pickles_and_two_class_relabelling(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 255, (10000, 3072), dtype=np.uint8),
+                 b"labels": list(rng.integers(0, 10, 10000))}
+        with open(tmp_path / name, "wb") as handle:
+            pickle.dump(batch, handle)
+    data = load_cifar(tmp_path, 0)
+    assert (len(data.train), len(data.val), len(data.test)) == (45000, 5000, 10000)
+    assert data.input_shape == (3, 32, 32) and data.num_classes == 10
+    two = load_cifar(tmp_path, 0, two_class=True)
+    assert two.num_classes == 2 and set(two.test.tensors[1].unique().tolist()) == {0, 1}
