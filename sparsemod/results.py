@@ -27,7 +27,8 @@ from sparsemod.trial import TrialResult
 
 FIXED_COLUMNS = ("index", "arm", "phase")
 STATUS_COLUMNS = ("status", "reason", "train_seconds", "total_seconds")
-EXTRA_COLUMNS = ("float_error", "test_accuracy", "flops", "parameters", "measured_latency")
+EXTRA_COLUMNS = ("float_error", "test_accuracy", "flops", "parameters", "measured_latency",
+                 "working_memory_best_order")
 MARKERS = ("trials.csv", "experiment.json")
 
 

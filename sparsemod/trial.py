@@ -138,6 +138,9 @@ def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
         "flops": float(sum(flops.values())),
         "parameters": float(sum(p.numel() for p in float_model.parameters())),
         "measured_latency": measured_latency(deployed, example),
+        # the peak if the runtime may reorder independent branches (NaN: too many orders)
+        "working_memory_best_order": float(best) if (best := trace.best_order_peak()) is not None
+        else float("nan"),
     }
     return metrics, extras
 

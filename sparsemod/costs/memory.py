@@ -37,6 +37,8 @@ class ActivationTrace:
     module_of: dict[str, str] = field(default_factory=dict)  # call_module node -> module path
     input_bytes: dict[str, int] = field(default_factory=dict)  # node -> bytes read
     output_bytes: dict[str, int] = field(default_factory=dict)  # node -> bytes written
+    inputs_of: dict[str, list[str]] = field(default_factory=dict)  # node -> recorded inputs
+    outputs: set[int] = field(default_factory=set)  # buffers returned by the model
 
     def live_bytes(self) -> list[int]:
         """Bytes live at every step."""
@@ -52,6 +54,54 @@ class ActivationTrace:
 
     def peak(self) -> int:
         return max(self.live_bytes(), default=0)
+
+    def best_order_peak(self, max_states: int = 50_000) -> int | None:
+        """Smallest peak over all valid execution orders (μNAS), or None past ``max_states``.
+
+        Dynamic programming over the sets of executed nodes.  A node that writes into its
+        input's buffer (in place) keeps its place after that buffer's earlier readers.
+        """
+        readers: dict[int, set[str]] = {}
+        for name, inputs in self.inputs_of.items():
+            for source in inputs:
+                readers.setdefault(self.buffer_of[source], set()).add(name)
+        after = {name: set(inputs) for name, inputs in self.inputs_of.items()}
+        position = {name: i for i, name in enumerate(self.order)}
+        for name in self.order:
+            buf = self.buffer_of.get(name)
+            if buf is not None and self.output_bytes.get(name, 0) == 0 and self.inputs_of[name]:
+                after[name] |= {r for r in readers.get(buf, ()) if position[r] < position[name]}
+        producers: dict[int, str] = {}
+        for name in self.order:
+            if name in self.buffer_of:
+                producers.setdefault(self.buffer_of[name], name)
+        memo: dict[frozenset, int] = {}
+
+        def live(done: frozenset, running: str) -> int:
+            total = 0
+            for buf, producer in producers.items():
+                made = producer in done or producer == running
+                needed = buf in self.outputs or any(r not in done for r in readers.get(buf, ()))
+                if made and needed:
+                    total += self.bytes_of_buffer[buf]
+            return total
+
+        def best(done: frozenset) -> int:
+            if len(done) == len(self.order):
+                return 0
+            if done not in memo:
+                if len(memo) >= max_states:
+                    raise OverflowError
+                memo[done] = min(
+                    max(live(done, name), best(done | {name}))
+                    for name in self.order if name not in done and after[name] <= done
+                )
+            return memo[done]
+
+        try:
+            return best(frozenset())
+        except OverflowError:
+            return None
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
@@ -85,7 +135,8 @@ class _Recorder(fx.Interpreter):
         trace.order.append(node.name)
         if node.op == "call_module":
             trace.module_of[node.name] = str(node.target)
-        read = {trace.buffer_of[n.name] for n in node.all_input_nodes if n.name in trace.buffer_of}
+        trace.inputs_of[node.name] = [n.name for n in node.all_input_nodes if n.name in trace.buffer_of]
+        read = {trace.buffer_of[n] for n in trace.inputs_of[node.name]}
         for buf in read:
             trace.last_use[buf] = step
         trace.input_bytes[node.name] = sum(trace.bytes_of_buffer[b] for b in read)
@@ -132,6 +183,7 @@ def trace_activations(model: nn.Module, example_input: torch.Tensor) -> Activati
     for node in output_node.all_input_nodes:  # the result is live until the end
         if node.name in trace.buffer_of:
             trace.last_use[trace.buffer_of[node.name]] = end
+            trace.outputs.add(trace.buffer_of[node.name])
     _apply_boundary_rule(graph_module.graph, trace)
     return trace
 

@@ -7,7 +7,9 @@ layers, not from a formula on the float net), every tensor at its deployed dtype
   per zero point (int32), per channel or per tensor;
 - any other tensor: its element size, with float64 stored as float32 and int64 as int32
   (scales / zero points kept by torch in 64 bit are 32 bit on a device);
-- batch-norm's ``num_batches_tracked`` is a training counter and is not deployed.
+- batch-norm's ``num_batches_tracked`` is a training counter and is not deployed;
+- a tensor held twice (a dynamic LSTM's packed weights keep references to its biases) is
+  stored once.
 """
 
 from __future__ import annotations
@@ -45,9 +47,14 @@ def stored_tensors(value: Any) -> list[torch.Tensor]:
 
 def model_size(model: nn.Module) -> int:
     """Bytes of ``model``'s stored parameters at deployed dtypes."""
-    return sum(
-        tensor_bytes(tensor)
-        for key, value in model.state_dict().items()
-        if not key.endswith("num_batches_tracked")
-        for tensor in stored_tensors(value)
-    )
+    seen: set[tuple] = set()
+    total = 0
+    for key, value in model.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        for tensor in stored_tensors(value):
+            identity = (tensor.data_ptr(), tensor.numel(), tensor.dtype)
+            if identity not in seen:
+                seen.add(identity)
+                total += tensor_bytes(tensor)
+    return total

@@ -61,3 +61,30 @@ class Concat(nn.Module):
 def test_concat_counts_every_branch_until_joined():
     # left: x + a = 256; right: x + a + b = 384; cat: a + b + c (256 B) = 512.
     assert working_memory(Concat().eval(), torch.zeros(1, 2, 4, 4)) == 512
+
+
+class Reorderable(nn.Module):
+    """Two independent branches: a big one and a small one that is consumed late."""
+
+    def __init__(self):
+        super().__init__()
+        self.small = nn.Conv2d(1, 4, 1)
+        self.big_up, self.big_down = nn.Conv2d(1, 8, 1), nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        small = self.small(x)  # written first, so it is held while the big branch runs
+        big = self.big_down(self.big_up(x))
+        return big + small
+
+
+def test_best_order_runs_the_big_branch_before_making_the_small_tensor():
+    from sparsemod.costs.memory import trace_activations
+
+    trace = trace_activations(Reorderable().eval(), torch.zeros(1, 1, 4, 4))
+    # 4x4 float maps: x 64 B, small 256, up 512, down 256, sum 256.
+    # Written: small (x + s = 320), big_up (x + s + up = 832), big_down (s + up + down = 1024),
+    # add (s + down + sum = 768): 1024.
+    assert trace.peak() == 1024
+    # Best: big_up (x + up = 576), big_down (x + up + down = 832), small (x + down + s = 576),
+    # add (768): 832.
+    assert trace.best_order_peak() == 832

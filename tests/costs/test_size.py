@@ -51,3 +51,30 @@ def test_size_equals_unpacked_tensors_for_depthwise_net():
     deployed = quantize(model, "post", data, data[0][:1])
     assert model_size(deployed) == unpacked_bytes(deployed)
     assert model_size(deployed) < model_size(model) / 2
+
+
+class Recurrent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm, self.head = nn.LSTM(4, 8, batch_first=True), nn.Linear(8, 3)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+def test_dynamic_lstm_by_hand_and_equal_to_unpacked_tensors():
+    deployed = quantize(Recurrent().eval(), "dynamic", [], torch.zeros(1, 5, 4))
+    # LSTM: w_ih 32x4 int8 + w_hh 32x8 int8, each with a per-tensor scale and zero point (8),
+    #       biases 2 x 32 float32 (held by the packed weights too: stored once);
+    # head: 3x8 int8 + 8, bias 3 x 4, module scale and zero point 8.
+    by_hand = (128 + 8) + (256 + 8) + 2 * 32 * 4 + (24 + 8) + 12 + 8
+    assert model_size(deployed) == by_hand
+    unpacked = 0
+    for layer in deployed.lstm._all_weight_values:
+        for packed in layer.param.__getstate__()[0][4]:  # w_ih, w_hh packed with their bias
+            weight, bias = torch.ops.quantized.linear_unpack(packed)
+            unpacked += weight.int_repr().nbytes + 8 + bias.nbytes
+    head_weight, head_bias = deployed.head._packed_params._weight_bias()
+    unpacked += head_weight.int_repr().nbytes + 8 + head_bias.nbytes + 8
+    assert model_size(deployed) == unpacked
