@@ -1,7 +1,8 @@
 """``python main.py [--config PATH]``: validate everything, then search.
 
-Bad input (config, example file, data files, an existing results folder) prints one line on
-stderr and exits with status 2 before anything is written.
+Bad input (config, example file, data files, an existing results folder, a folder locked by
+a running search) prints one line on stderr and exits with status 2 before anything is
+written.  ``--resume`` continues the search of ``{root}/{name}/``.
 """
 
 from __future__ import annotations
@@ -14,23 +15,23 @@ from pathlib import Path
 from sparsemod.config import ConfigError, Settings, TrainSettings, load_config
 from sparsemod.costs import DEVICES, Device
 from sparsemod.data import DataBundle, DataError
-from sparsemod.executors import InProcessExecutor
+from sparsemod.executors import InProcessExecutor, RayExecutor
+from sparsemod.lock import FolderLock, FolderLockedError
 from sparsemod.problem import Problem, ProblemError, load_problem
-from sparsemod.results import ResultsExistError, ResultsFolder
+from sparsemod.results import ResultsExistError, ResultsFolder, ResultsMissingError
 from sparsemod.search import Search, make_client, quiet_ax
+from sparsemod.snapshot import load_client
 from sparsemod.trial import Measurement
 
 USAGE_ERROR = 2
-
-
-class UsageError(Exception):
-    """Input the user must fix; printed as one line."""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="main.py", description="sparsemod: multi-objective "
                                      "architecture search for tiny devices (SpArSe + MorphNet)")
     parser.add_argument("--config", default="config.ini", help="config file (default ./config.ini)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the search in {root}/{name}/ where it stopped")
     args = parser.parse_args(argv)
     try:
         settings = load_config(args.config)
@@ -38,11 +39,15 @@ def main(argv: list[str] | None = None) -> int:
         problem, data = prepare(settings)
         results = ResultsFolder(settings.search.folder, settings.search.objective_names,
                                 [p.name for p in problem.space])
-        results.create()
-    except (ConfigError, UsageError, ResultsExistError) as error:
+        if args.resume:
+            results.open_existing()
+        else:
+            results.create()
+        with FolderLock(results.folder):
+            return search(settings, problem, data, results, args.resume)
+    except (ConfigError, ResultsExistError, ResultsMissingError, FolderLockedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
-    return search(settings.search, problem, data, results)
 
 
 def check_supported(settings: Settings) -> None:
@@ -80,18 +85,24 @@ def measurement(train: TrainSettings) -> Measurement:
     return Measurement(train.quant_scheme, train.calibration_batches, device, train.threads, train.debug)
 
 
-def search(train: TrainSettings, problem: Problem, data: DataBundle, results: ResultsFolder) -> int:
+def search(settings: Settings, problem: Problem, data: DataBundle, results: ResultsFolder,
+           resume: bool) -> int:
+    train = settings.search
     quiet_ax(train.debug)
     if not train.debug:
         warnings.filterwarnings("ignore")  # library deprecation chatter; debug shows it
     if train.morphisms and train.r3 > 0:
         print(f"warning: morphism rounds are not available in this version; the r3 = {train.r3} "
               "rounds are skipped", file=sys.stderr)
-    client = make_client(train, problem)
-    executor = InProcessExecutor(problem, data, measurement(train))
-    print(f"sparsemod: {train.r1} Sobol + {train.r2}x{train.batch_size} GP trials of "
-          f"{problem.source.name} on {train.dataset}; objectives {', '.join(train.objective_names)}; "
-          f"results in {results.folder}")
+    client = load_client(results.folder / "experiment.json") if resume else make_client(train, problem)
+    if settings.ray.enabled:
+        executor = RayExecutor(problem, data, measurement(train), settings.ray)
+    else:
+        executor = InProcessExecutor(problem, data, measurement(train))
+    where = f"Ray ({settings.ray.address}, {executor.capacity} at once)" if settings.ray.enabled else "in-process"
+    print(f"sparsemod: {'resuming ' if resume else ''}{train.r1} Sobol + {train.r2}x{train.batch_size} "
+          f"GP trials of {problem.source.name} on {train.dataset} ({where}); objectives "
+          f"{', '.join(train.objective_names)}; results in {results.folder}")
     Search(train, problem, executor, results, client).run()
     front = results.pareto()
     print(f"done: {len(results.rows)} trials, {len(front)} on the Pareto front "

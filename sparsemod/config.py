@@ -113,6 +113,25 @@ def _device() -> tuple[Callable[[str], str], str]:
     return parse, "empty (use flops, bandwidth) or one of " + "|".join(DEVICES)
 
 
+def _ray_address() -> tuple[Callable[[str], str], str]:
+    def parse(text: str) -> str:
+        if text in ("", "local", "auto") or re.fullmatch(r"(ray://)?[A-Za-z0-9_.-]+:\d+", text):
+            return text
+        raise ValueError
+
+    return parse, "empty (in-process), local, auto, host:port or ray://host:port"
+
+
+def _non_negative_real() -> tuple[Callable[[str], float], str]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not 0 <= value < float("inf"):
+            raise ValueError
+        return value
+
+    return parse, "a number >= 0"
+
+
 def _key(name: str, kind: tuple[Callable[[str], Any], str], default: str | None = None) -> Key:
     parse, expected = kind
     return Key(name, parse, expected, default)
@@ -146,6 +165,13 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("device", _device(), ""),
         _key("calibration_batches", _integer(1), "8"),
         _key("threads", _integer(1), "1"),
+    ),
+    "RAY": (
+        _key("address", _ray_address(), ""),
+        _key("max_concurrent", _integer(1), "2"),
+        _key("cpus_per_trial", _positive_real(), "1"),
+        _key("gpus_per_trial", _non_negative_real(), "0"),
+        _key("max_failures", _integer(0), "1"),
     ),
     "TEST": (
         _key("pruning", _boolean()),
@@ -213,11 +239,30 @@ class TestSettings:
 
 
 @dataclass(frozen=True)
+class RaySettings:
+    """The optional [RAY] section: where trials run."""
+
+    address: str  # "": in this process; local: a local Ray runtime; auto / host:port: a cluster
+    max_concurrent: int
+    cpus_per_trial: float
+    gpus_per_trial: float
+    max_failures: int  # retries of a trial whose worker died
+
+    @property
+    def enabled(self) -> bool:
+        return self.address != ""
+
+
+OPTIONAL_SECTIONS = ("RAY",)  # a missing optional section takes every default
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path
     train: bool
     search: TrainSettings
     test: TestSettings
+    ray: RaySettings
 
 
 def load_config(path: str | Path) -> Settings:
@@ -255,15 +300,16 @@ def load_config(path: str | Path) -> Settings:
         train=values["DEFAULT"]["train"],
         search=TrainSettings(**train),
         test=TestSettings(**test),
+        ray=RaySettings(**values["RAY"]),
     )
 
 
 def _read_section(
     path: Path, parser: configparser.ConfigParser, section: str, keys: tuple[Key, ...]
 ) -> dict[str, Any]:
-    if not parser.has_section(section):
+    if not parser.has_section(section) and section not in OPTIONAL_SECTIONS:
         raise ConfigError(f"{path} [{section}]: section missing")
-    given = dict(parser.items(section))
+    given = dict(parser.items(section)) if parser.has_section(section) else {}
     known = {key.name for key in keys}
     for name in given:
         if name not in known:

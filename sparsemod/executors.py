@@ -3,11 +3,15 @@ results, one per ``wait``, in the order they finish."""
 
 from __future__ import annotations
 
+import tempfile
 from collections import deque
+from dataclasses import replace
+from pathlib import Path
 from typing import Protocol
 
+from sparsemod.config import RaySettings
 from sparsemod.data import DataBundle
-from sparsemod.problem import Problem
+from sparsemod.problem import Problem, load_problem
 from sparsemod.trial import Measurement, TrialJob, TrialResult, run_trial
 
 
@@ -45,3 +49,78 @@ class InProcessExecutor:
 
     def close(self) -> None:
         self.queue.clear()
+
+
+def _trial_on_worker(job: TrialJob, example: Path, source: str, data: DataBundle,
+                     measurement: Measurement) -> TrialResult:
+    """A Ray task: load the example (from its path, or from its text on a remote node)."""
+    if not example.is_file() or example.read_text() != source:
+        example = Path(tempfile.gettempdir()) / "sparsemod_examples" / example.name
+        example.parent.mkdir(exist_ok=True)
+        example.write_text(source)
+    return run_trial(job, load_problem(example), data, measurement)
+
+
+class RayExecutor:
+    """Runs trials as Ray tasks, at most ``max_concurrent`` at once.
+
+    Ray core tasks rather than a Tune ``Tuner``: the ask/tell loop, its phases and the
+    per-trial records stay in the driver (Tune's ``AxSearch`` is single-objective and breaks
+    with Ax >= 1.0), while Ray gives resources per trial, the object store for the data
+    (sent once, not pickled into every trial) and retries of trials whose worker died.
+    """
+
+    def __init__(self, problem: Problem, data: DataBundle, measurement: Measurement,
+                 settings: RaySettings):
+        import ray
+
+        self.ray = ray
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            address = None if settings.address == "local" else settings.address
+            runtime_env = None if address is None else {"py_modules": [str(Path(__file__).parent)]}
+            ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+        self.capacity = settings.max_concurrent
+        self.example, self.source = problem.source, problem.source.read_text()
+        self.data = ray.put(data)
+        # Each trial uses its CPU share of torch threads.
+        self.measurement = replace(measurement, threads=max(1, int(settings.cpus_per_trial)))
+        self.task = ray.remote(_trial_on_worker).options(
+            num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial,
+            max_retries=settings.max_failures, retry_exceptions=False)
+        self.waiting: deque[TrialJob] = deque()
+        self.running: dict = {}  # object ref -> job
+
+    def submit(self, job: TrialJob) -> None:
+        self.waiting.append(job)
+        self._launch()
+
+    def _launch(self) -> None:
+        while self.waiting and len(self.running) < self.capacity:
+            job = self.waiting.popleft()
+            ref = self.task.remote(job, self.example, self.source, self.data, self.measurement)
+            self.running[ref] = job
+
+    def wait(self) -> TrialResult:
+        ready, _ = self.ray.wait(list(self.running), num_returns=1)
+        job = self.running.pop(ready[0])
+        try:
+            result = self.ray.get(ready[0])
+        except self.ray.exceptions.RayError as error:  # worker died, OOM-killed, ...
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            result = TrialResult(job, "failed", reason=f"worker: {type(error).__name__}: {first_line}"[:500])
+        self._launch()
+        return result
+
+    @property
+    def pending(self) -> int:
+        return len(self.waiting) + len(self.running)
+
+    def close(self) -> None:
+        for ref in self.running:
+            self.ray.cancel(ref, force=True)
+        self.running.clear()
+        self.waiting.clear()
+        if self.started_here:
+            self.ray.shutdown()

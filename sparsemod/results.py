@@ -36,6 +36,10 @@ class ResultsExistError(FileExistsError):
     """The folder already holds a search: it is never silently replaced."""
 
 
+class ResultsMissingError(FileNotFoundError):
+    """``--resume`` on a folder that holds no search."""
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """``write`` to a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +82,27 @@ class ResultsFolder:
             )
         self.models.mkdir(parents=True, exist_ok=True)
 
+    def open_existing(self) -> None:
+        """Reload the rows of a search to resume; stray model folders are tidied later."""
+        missing = [m for m in MARKERS if not (self.folder / m).exists()]
+        if missing:
+            raise ResultsMissingError(f"{self.folder}: nothing to resume ({', '.join(missing)} missing)")
+        table = pd.read_csv(self.folder / "trials.csv", keep_default_na=True)
+        table["reason"] = table["reason"].fillna("")
+        self.rows = [{k: v for k, v in row.items() if k in self.columns}
+                     for row in table.to_dict("records")]
+        self.models.mkdir(exist_ok=True)
+
+    def read_times(self) -> dict[str, float]:
+        """Seconds per phase (and ``search``) recorded by an earlier run, to keep adding to."""
+        path = self.folder / "time.txt"
+        times = {}
+        for line in path.read_text().splitlines() if path.exists() else []:
+            key, _, value = line.partition(": ")
+            if value.endswith(" s"):
+                times[key] = float(value[:-2])
+        return times
+
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=list(self.columns))
 
@@ -95,14 +120,15 @@ class ResultsFolder:
                "reason": result.reason, "train_seconds": round(result.train_seconds, 3),
                "total_seconds": round(result.total_seconds, 3)}
         self.rows.append(row)
-        table = self.table()
-        pareto = self.pareto()
-        atomic_write(self.folder / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
-        atomic_write(self.folder / "pareto.csv", lambda tmp: pareto.to_csv(tmp, index=False))
+        table, pareto = self.table(), self.pareto()
         on_front = job.arm in set(pareto["arm"])
+        # Model first, tables next, deletions last: a kill between any two steps leaves
+        # every row of pareto.csv with its model (resume tidies any extra folder).
         if on_front and result.state_dict is not None:
             self._save_model(job.arm, result, row)
-        self._drop_models_off(set(pareto["arm"]))
+        atomic_write(self.folder / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
+        atomic_write(self.folder / "pareto.csv", lambda tmp: pareto.to_csv(tmp, index=False))
+        self.drop_models_off_front()
         return on_front
 
     def _save_model(self, arm: str, result: TrialResult, row: dict) -> None:
@@ -116,7 +142,8 @@ class ResultsFolder:
             shutil.rmtree(target)
         os.replace(staging, target)
 
-    def _drop_models_off(self, front: set[str]) -> None:
+    def drop_models_off_front(self) -> None:
+        front = set(self.pareto()["arm"])
         for folder in self.models.iterdir():
             if folder.name not in front:
                 shutil.rmtree(folder)

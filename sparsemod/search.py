@@ -75,48 +75,99 @@ def quiet_ax(debug: bool) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+def trials_of(client: Client) -> dict:
+    """Ax's trials by index (the Client has no public accessor for them)."""
+    return client._experiment.trials
+
+
 class Search:
+    """Runs the phases; a search resumed from its folder continues where it stopped."""
+
     def __init__(self, settings: TrainSettings, problem: Problem, executor: Executor,
                  results: ResultsFolder, client: Client):
         self.settings, self.problem, self.executor = settings, problem, executor
         self.results, self.client = results, client
-        self.phase_seconds: dict[str, float] = {}
+        earlier = results.read_times()
+        self.earlier_total = earlier.pop("search", 0.0)
+        self.phase_seconds: dict[str, float] = earlier
         self.start = time.perf_counter()
 
     def run(self) -> None:
         plan = [phase for phase in phases(self.settings) if phase.trials > 0]
-        progress = Progress(sum(phase.trials for phase in plan))
+        progress = Progress(sum(phase.trials for phase in plan), done=len(self.results.rows))
+        interrupted = self._reconcile()
         try:
             for phase in plan:
-                phase_start = time.perf_counter()
-                done = 0
-                while done < phase.trials:
-                    done += self._round(phase, min(phase.batch, phase.trials - done), progress)
-                    self.phase_seconds[phase.name] = time.perf_counter() - phase_start
-                    self._write_times("running")
+                self._run_phase(phase, [j for j in interrupted if j.phase == phase.name], progress)
             self._write_times("finished")
         finally:
             progress.close()
             self.executor.close()
 
-    def _round(self, phase: Phase, count: int, progress: Progress) -> int:
-        """Ask Ax for ``count`` trials, run them, tell Ax each result as it comes."""
+    def _run_phase(self, phase: Phase, rerun: list[TrialJob], progress: Progress) -> None:
+        """Keep the executor full: ask when a slot is free (a whole ``batch`` when idle)."""
+        phase_start = time.perf_counter() - self.phase_seconds.get(phase.name, 0.0)
+        asked = sum(1 for t in trials_of(self.client).values() if self._phase_of(t.index) == phase.name)
+        for job in rerun:
+            self.executor.submit(job)
+        while asked < phase.trials or self.executor.pending:
+            free = self.executor.capacity - self.executor.pending
+            if asked < phase.trials and free > 0:
+                count = phase.batch if self.executor.pending == 0 else free
+                asked += self._ask(phase, min(count, phase.trials - asked))
+                continue
+            result = self.executor.wait()
+            self._finish(result, progress)
+            self.phase_seconds[phase.name] = time.perf_counter() - phase_start
+            self._write_times("running")
+
+    def _ask(self, phase: Phase, count: int) -> int:
         asked = self.client.get_next_trials(max_trials=count)
         if not asked:
             raise RuntimeError(f"Ax generated no trial in phase {phase.name}")
         for index, params in asked.items():
-            arm = f"{index}_0"  # Ax names the single arm of trial i "i_0"
-            self.executor.submit(TrialJob(index, arm, phase.name, dict(params), phase.epochs,
-                                          trial_seed(self.settings.seed, index)))
-        for _ in asked:
-            result = self.executor.wait()
-            self._tell(result)
-            on_front = self.results.record(result)
-            self._save_experiment()
-            plot_pareto(self.results.table(), self.results.pareto(), self.settings.objective_names,
-                        self.results.folder / "pareto.png")
-            progress.trial_finished(result, on_front)
+            trials_of(self.client)[index].update_run_metadata({"phase": phase.name})
+            self.executor.submit(self._job(index, phase, params))
+        self._save_experiment()  # asked trials are on disk before they run: resume re-runs them
         return len(asked)
+
+    def _job(self, index: int, phase: Phase, params: dict) -> TrialJob:
+        # Ax names the single arm of trial i "i_0"
+        return TrialJob(index, f"{index}_0", phase.name, dict(params), phase.epochs,
+                        trial_seed(self.settings.seed, index))
+
+    def _phase_of(self, index: int) -> str:
+        return trials_of(self.client)[index].run_metadata.get("phase", "")
+
+    def _reconcile(self) -> list[TrialJob]:
+        """After a kill: tell Ax the trials trials.csv has but experiment.json still shows
+        running; return the jobs of trials that were running and must run again."""
+        recorded = {int(row["index"]): row for row in self.results.rows}
+        by_name = {phase.name: phase for phase in phases(self.settings)}
+        rerun = []
+        for index, trial in trials_of(self.client).items():
+            if not trial.status.is_running:
+                continue
+            if index in recorded:
+                row = recorded[index]
+                if row["status"] == "completed":
+                    self.client.complete_trial(index, raw_data={m: float(row[m]) for m in OBJECTIVES})
+                else:
+                    self.client.mark_trial_failed(index, failed_reason=str(row["reason"]).splitlines()[0])
+            else:
+                rerun.append(self._job(index, by_name[self._phase_of(index)], trial.arm.parameters))
+        if recorded or rerun:
+            self.results.drop_models_off_front()
+            self._save_experiment()
+        return rerun
+
+    def _finish(self, result: TrialResult, progress: Progress) -> None:
+        self._tell(result)
+        on_front = self.results.record(result)
+        self._save_experiment()
+        plot_pareto(self.results.table(), self.results.pareto(), self.settings.objective_names,
+                    self.results.folder / "pareto.png")
+        progress.trial_finished(result, on_front)
 
     def _tell(self, result: TrialResult) -> None:
         if result.status == "completed":
@@ -129,4 +180,5 @@ class Search:
         save_client(self.client, self.results.folder / "experiment.json")
 
     def _write_times(self, state: str) -> None:
-        self.results.write_times(self.phase_seconds, time.perf_counter() - self.start, state)
+        total = self.earlier_total + time.perf_counter() - self.start
+        self.results.write_times(self.phase_seconds, total, state)

@@ -1,0 +1,67 @@
+"""Trials on a real local Ray runtime (2 CPUs)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import write_config
+from sparsemod.cli import main
+
+# width 2: the builder raises (a Python error in the trial);
+# width >= 7: the worker process dies (as if OOM-killed), is retried, then recorded failed.
+EXAMPLE = '''
+import os
+from torch import nn
+from sparsemod.data import load_digits
+from sparsemod.space import Int
+
+SPACE = [Int("depth", 1, 2), Int("width", 2, 8)]
+
+def build(params, input_shape, num_classes):
+    if params["width"] == 2:
+        raise ValueError("width 2 is not allowed")
+    if params["width"] >= 7:
+        os._exit(1)
+    layers, channels = [], input_shape[0]
+    for _ in range(params["depth"]):
+        layers += [nn.Conv2d(channels, params["width"], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        channels = params["width"]
+    side = input_shape[1] >> params["depth"]
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * side * side, num_classes))
+
+def load_data(dataset, data_dir, seed):
+    return load_digits(seed)
+'''
+
+
+@pytest.fixture(scope="module")
+def ray_search(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ray")
+    (folder / "crashy.py").write_text(EXAMPLE)
+    config = write_config(folder, train={"example": str(folder / "crashy.py"), "r1": "8",
+                                         "r2": "1", "seed": "1"})
+    config.write_text(config.read_text() + "[RAY]\naddress = local\nmax_concurrent = 2\n"
+                      "cpus_per_trial = 1\nmax_failures = 1\n")
+    assert main(["--config", str(config)]) == 0
+    return pd.read_csv(folder / "results" / "run" / "trials.csv")
+
+
+def test_ray_runs_every_planned_trial(ray_search):
+    assert sorted(ray_search["index"]) == list(range(10))
+    assert (ray_search["status"] == "completed").sum() >= 4
+    assert list(ray_search["phase"]).count("gp") == 2
+
+
+def test_a_trial_that_raises_is_failed_with_its_reason(ray_search):
+    raised = ray_search[ray_search["width"] == 2]
+    assert len(raised) >= 1
+    assert (raised["status"] == "failed").all()
+    assert raised["reason"].str.startswith("build: ValueError: width 2 is not allowed").all()
+
+
+def test_a_dead_worker_is_retried_then_failed_and_the_search_goes_on(ray_search):
+    crashed = ray_search[ray_search["width"] >= 7]
+    assert len(crashed) >= 1
+    assert (crashed["status"] == "failed").all()
+    assert crashed["reason"].str.contains("worker: ").all()

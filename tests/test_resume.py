@@ -1,0 +1,88 @@
+"""Kill a running search with SIGKILL, resume it, and lose nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, write_config
+from sparsemod.cli import main
+from sparsemod.snapshot import load_client
+
+
+def rows(path) -> int:
+    try:
+        return len(pd.read_csv(path))
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return 0
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("resume")
+    config = write_config(folder, train={"r1": "4", "r2": "2", "batch_size": "2", "epochs1": "2",
+                                         "epochs2": "2"})
+    results = folder / "results" / "run"
+    process = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--config", str(config)],
+                               cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while rows(results / "trials.csv") < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = pd.read_csv(results / "trials.csv")
+    assert 2 <= len(before) < 8, "the kill came too late to test resume"
+    refused = main(["--config", str(config)])  # without --resume: never overwritten
+    assert main(["--config", str(config), "--resume"]) == 0
+    return before, results, refused
+
+
+def test_a_plain_rerun_is_refused(killed_and_resumed):
+    assert killed_and_resumed[2] == 2
+
+
+def test_earlier_trials_intact_and_planned_total_reached(killed_and_resumed):
+    before, results, _ = killed_and_resumed
+    after = pd.read_csv(results / "trials.csv")
+    assert sorted(after["index"]) == list(range(8))
+    assert list(after["phase"]) .count("sobol") == 4 and list(after["phase"]).count("gp") == 4
+    kept = after.set_index("index").loc[before["index"]].reset_index()
+    columns = ["arm", "phase", "blocks", "filters", "error", "model_size", "working_memory"]
+    pd.testing.assert_frame_equal(kept[columns], before[columns])
+
+
+def test_experiment_models_and_lock_are_consistent(killed_and_resumed):
+    _, results, _ = killed_and_resumed
+    client = load_client(results / "experiment.json")
+    statuses = [t.status for t in client._experiment.trials.values()]
+    assert len(statuses) == 8 and all(s.is_completed or s.is_failed for s in statuses)
+    front = set(pd.read_csv(results / "pareto.csv")["arm"])
+    assert {p.name for p in (results / "models").iterdir()} == front
+    assert not (results / ".lock").exists()
+    assert "state: finished" in (results / "time.txt").read_text()
+
+
+def test_a_second_search_on_a_locked_folder_is_refused(tmp_path, capsys):
+    config = write_config(tmp_path, train={"r1": "1", "r2": "0"})
+    assert main(["--config", str(config)]) == 0
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "results" / "run" / ".lock").write_text(str(sleeper.pid))
+        assert main(["--config", str(config), "--resume"]) == 2
+        assert f"in use by another sparsemod search (pid {sleeper.pid})" in capsys.readouterr().err
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert main(["--config", str(config), "--resume"]) == 0  # a dead owner's lock is taken over
+
+
+def test_resume_without_a_search_is_a_clear_error(tmp_path, capsys):
+    config = write_config(tmp_path)
+    assert main(["--config", str(config), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
