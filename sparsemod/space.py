@@ -8,9 +8,10 @@ model distance between them); ``Fixed`` is a constant that the builder still rec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import TYPE_CHECKING, Sequence, Union
 
-from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
+if TYPE_CHECKING:  # Ax is imported only where a search space meets Ax (not on Ray workers)
+    from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
 
 Value = Union[int, float, str, bool]
 
@@ -23,6 +24,8 @@ class Int:
     log: bool = False
 
     def to_ax(self) -> RangeParameterConfig:
+        from ax.api.configs import RangeParameterConfig
+
         return RangeParameterConfig(
             name=self.name, parameter_type="int", bounds=(self.low, self.high),
             scaling="log" if self.log else "linear",
@@ -37,6 +40,8 @@ class Float:
     log: bool = False
 
     def to_ax(self) -> RangeParameterConfig:
+        from ax.api.configs import RangeParameterConfig
+
         return RangeParameterConfig(
             name=self.name, parameter_type="float", bounds=(self.low, self.high),
             scaling="log" if self.log else "linear",
@@ -50,6 +55,8 @@ class Choice:
     ordered: bool | None = None  # None: ordered when all values are numbers
 
     def to_ax(self) -> ChoiceParameterConfig:
+        from ax.api.configs import ChoiceParameterConfig
+
         kinds = {type(v) for v in self.values}
         if len(kinds) != 1:
             raise ValueError(f"Choice {self.name!r}: values must share one type, got {kinds}")
@@ -72,7 +79,7 @@ class Fixed:
 Parameter = Union[Int, Float, Choice, Fixed]
 
 
-def to_ax(space: Sequence[Parameter]) -> list[RangeParameterConfig | ChoiceParameterConfig]:
+def to_ax(space: Sequence[Parameter]) -> list["RangeParameterConfig | ChoiceParameterConfig"]:
     """Ax parameter configs for a search space; names must be unique."""
     names = [p.name for p in space]
     duplicates = sorted({n for n in names if names.count(n) > 1})

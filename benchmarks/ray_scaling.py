@@ -1,0 +1,78 @@
+"""Throughput of the same trials in-process vs on a local Ray runtime.
+
+    python benchmarks/ray_scaling.py [--trials 8] [--epochs 6] [--concurrent 2]
+
+Both executors run identical jobs (same parameters, seeds, one torch thread per trial);
+Ray's start-up is included in its time.  Prints trials per minute and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cost_fidelity import sample  # noqa: E402
+from sparsemod import costs  # noqa: E402
+from sparsemod.config import RaySettings  # noqa: E402
+from sparsemod.executors import InProcessExecutor, RayExecutor  # noqa: E402
+from sparsemod.problem import load_problem  # noqa: E402
+from sparsemod.trial import Measurement, TrialJob  # noqa: E402
+
+
+def run(make_executor, jobs) -> tuple[float, float, list]:
+    """(seconds including start-up, seconds of the trials alone, the results)"""
+    start = time.perf_counter()
+    executor = make_executor()
+    ready = time.perf_counter()
+    for job in jobs:
+        executor.submit(job)
+    results = [executor.wait() for _ in jobs]
+    end = time.perf_counter()
+    executor.close()
+    return end - start, end - ready, results
+
+
+def best_makespan(seconds: list[float], workers: int) -> float:
+    """Longest-first greedy schedule of the measured trial times on ``workers`` slots."""
+    loads = [0.0] * workers
+    for s in sorted(seconds, reverse=True):
+        loads[loads.index(min(loads))] += s
+    return max(loads)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--concurrent", type=int, default=2)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    problem = load_problem("cnn")
+    data = problem.load_data("digits", None, 0)
+    rng = np.random.default_rng(0)
+    jobs = [TrialJob(i, f"{i}_0", "bench", sample(problem.space, rng), args.epochs, i)
+            for i in range(args.trials)]
+    measurement = Measurement("post", 4, costs.Device(1e9), 1, False)
+    local, _, local_results = run(lambda: InProcessExecutor(problem, data, measurement), jobs)
+    ray_settings = RaySettings("local", args.concurrent, 1.0, 0.0, 0)
+    ray, ray_trials, ray_results = run(lambda: RayExecutor(problem, data, measurement, ray_settings), jobs)
+    print(f"{args.trials} trials ({args.epochs} epochs, digits, cnn space):")
+    print(f"  in-process : {local:6.1f} s  {60 * args.trials / local:5.1f} trials/min  ({sum(r.status == 'completed' for r in local_results)} completed)")
+    print(f"  Ray x{args.concurrent}     : {ray:6.1f} s  {60 * args.trials / ray:5.1f} trials/min  ({sum(r.status == 'completed' for r in ray_results)} completed),"
+          f" {ray - ray_trials:.1f} s of it starting Ray")
+    print(f"  throughput ratio Ray / in-process            = {local / ray:.2f}")
+    print(f"  throughput ratio without Ray's start-up      = {local / ray_trials:.2f}")
+    ideal = best_makespan([r.total_seconds for r in local_results], args.concurrent)
+    print(f"  bound set by these trials' lengths ({args.concurrent} slots)  = {local / ideal:.2f}")
+
+
+if __name__ == "__main__":
+    main()
