@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sparsemod import costs  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
 from sparsemod.space import Choice, Float, Int  # noqa: E402
-from sparsemod.trial import Measurement, TrialJob, run_trial  # noqa: E402
+from sparsemod.trial import TrialConfig, TrialJob, run_trial  # noqa: E402
 from sparsemod.quantize import quantize  # noqa: E402
 
 
@@ -70,7 +70,7 @@ def main() -> None:
     problem = load_problem("cnn")
     data = problem.load_data("digits", None, args.seed)
     rng = np.random.default_rng(args.seed)
-    compute_bound = Measurement("post", 4, costs.Device(1e9), 1, False)
+    compute_bound = TrialConfig("post", 4, costs.Device(1e9), 1, False)
     roofline = costs.Device(1e9, 4e9)
     rows = []
     while len(rows) < args.archs:

@@ -24,7 +24,7 @@ from sparsemod import costs  # noqa: E402
 from sparsemod.config import RaySettings  # noqa: E402
 from sparsemod.executors import InProcessExecutor, RayExecutor  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
-from sparsemod.trial import Measurement, TrialJob  # noqa: E402
+from sparsemod.trial import TrialConfig, TrialJob  # noqa: E402
 
 
 def run(make_executor, jobs) -> tuple[float, float, list]:
@@ -60,10 +60,10 @@ def main() -> None:
     rng = np.random.default_rng(0)
     jobs = [TrialJob(i, f"{i}_0", "bench", sample(problem.space, rng), args.epochs, i)
             for i in range(args.trials)]
-    measurement = Measurement("post", 4, costs.Device(1e9), 1, False)
-    local, _, local_results = run(lambda: InProcessExecutor(problem, data, measurement), jobs)
+    trial_config = TrialConfig("post", 4, costs.Device(1e9), 1, False)
+    local, _, local_results = run(lambda: InProcessExecutor(problem, data, trial_config), jobs)
     ray_settings = RaySettings("local", args.concurrent, 1.0, 0.0, 0)
-    ray, ray_trials, ray_results = run(lambda: RayExecutor(problem, data, measurement, ray_settings), jobs)
+    ray, ray_trials, ray_results = run(lambda: RayExecutor(problem, data, trial_config, ray_settings), jobs)
     print(f"{args.trials} trials ({args.epochs} epochs, digits, cnn space):")
     print(f"  in-process : {local:6.1f} s  {60 * args.trials / local:5.1f} trials/min  ({sum(r.status == 'completed' for r in local_results)} completed)")
     print(f"  Ray x{args.concurrent}     : {ray:6.1f} s  {60 * args.trials / ray:5.1f} trials/min  ({sum(r.status == 'completed' for r in ray_results)} completed),"

@@ -12,7 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from sparsemod.config import ConfigError, Settings, TrainSettings, load_config
+from sparsemod.config import ConfigError, Settings, load_config
 from sparsemod.costs import DEVICES, Device
 from sparsemod.data import DataBundle, DataError
 from sparsemod.executors import InProcessExecutor, RayExecutor
@@ -21,7 +21,7 @@ from sparsemod.problem import Problem, ProblemError, load_problem
 from sparsemod.results import ResultsExistError, ResultsFolder, ResultsMissingError
 from sparsemod.search import Search, make_client, quiet_ax
 from sparsemod.snapshot import load_client
-from sparsemod.trial import Measurement
+from sparsemod.trial import TrialConfig
 
 USAGE_ERROR = 2
 
@@ -56,9 +56,6 @@ def check_supported(settings: Settings) -> None:
     if not settings.train:
         raise ConfigError(f"{path} [DEFAULT] train: expected true (the [TEST] mode is not "
                           "available in this version), got 'false'")
-    if settings.search.pruning:
-        raise ConfigError(f"{path} [TRAIN] pruning: expected false (MorphNet pruning is not "
-                          "available in this version), got 'true'")
     if settings.search.splitter:
         raise ConfigError(f"{path} [TRAIN] splitter: expected false (sequence splitting is not "
                           "available in this version), got 'true'")
@@ -80,9 +77,11 @@ def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
     return problem, data
 
 
-def measurement(train: TrainSettings) -> Measurement:
+def trial_config(settings: Settings) -> TrialConfig:
+    train = settings.search
     device = DEVICES[train.device] if train.device else Device(train.flops, train.bandwidth)
-    return Measurement(train.quant_scheme, train.calibration_batches, device, train.threads, train.debug)
+    return TrialConfig(train.quant_scheme, train.calibration_batches, device, train.threads,
+                       train.debug, settings.morphnet if train.pruning else None)
 
 
 def search(settings: Settings, problem: Problem, data: DataBundle, results: ResultsFolder,
@@ -96,9 +95,9 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
               "rounds are skipped", file=sys.stderr)
     client = load_client(results.folder / "experiment.json") if resume else make_client(train, problem)
     if settings.ray.enabled:
-        executor = RayExecutor(problem, data, measurement(train), settings.ray)
+        executor = RayExecutor(problem, data, trial_config(settings), settings.ray)
     else:
-        executor = InProcessExecutor(problem, data, measurement(train))
+        executor = InProcessExecutor(problem, data, trial_config(settings))
     where = f"Ray ({settings.ray.address}, {executor.capacity} at once)" if settings.ray.enabled else "in-process"
     print(f"sparsemod: {'resuming ' if resume else ''}{train.r1} Sobol + {train.r2}x{train.batch_size} "
           f"GP trials of {problem.source.name} on {train.dataset} ({where}); objectives "

@@ -173,6 +173,14 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("gpus_per_trial", _non_negative_real(), "0"),
         _key("max_failures", _integer(0), "1"),
     ),
+    "MORPHNET": (
+        _key("algorithm", _choice("gamma", "group_lasso", "gates"), "gamma"),
+        _key("target", _choice("flops", "size", "latency", "memory"), "flops"),
+        _key("threshold", _positive_real(), "0.01"),
+        _key("strength", _positive_real(), "2"),
+        _key("finetune_epochs", _integer(0), "2"),
+        _key("log_dir", _any_text(), ""),
+    ),
     "TEST": (
         _key("pruning", _boolean()),
         _key("splitter", _boolean()),
@@ -253,7 +261,19 @@ class RaySettings:
         return self.address != ""
 
 
-OPTIONAL_SECTIONS = ("RAY",)  # a missing optional section takes every default
+@dataclass(frozen=True)
+class MorphNetSettings:
+    """The optional [MORPHNET] section: structure learning inside trials (pruning = true)."""
+
+    algorithm: str  # gamma | group_lasso | gates
+    target: str  # flops | size | latency | memory
+    threshold: float  # a channel is alive while its regularization entry is above this
+    strength: float  # multiplier: strength = multiplier / initial cost (morph-net's advice)
+    finetune_epochs: int
+    log_dir: Path | None  # TensorBoard scalars per trial when set
+
+
+OPTIONAL_SECTIONS = ("RAY", "MORPHNET")  # a missing optional section takes every default
 
 
 @dataclass(frozen=True)
@@ -263,6 +283,7 @@ class Settings:
     search: TrainSettings
     test: TestSettings
     ray: RaySettings
+    morphnet: MorphNetSettings
 
 
 def load_config(path: str | Path) -> Settings:
@@ -295,12 +316,15 @@ def load_config(path: str | Path) -> Settings:
     train["data_dir"] = resolve(train["data_dir"]) if train["data_dir"] else None
     test = values["TEST"]
     test["root"] = resolve(test["root"])
+    morphnet = values["MORPHNET"]
+    morphnet["log_dir"] = resolve(morphnet["log_dir"]) if morphnet["log_dir"] else None
     return Settings(
         path=path,
         train=values["DEFAULT"]["train"],
         search=TrainSettings(**train),
         test=TestSettings(**test),
         ray=RaySettings(**values["RAY"]),
+        morphnet=MorphNetSettings(**morphnet),
     )
 
 

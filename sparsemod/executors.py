@@ -12,7 +12,7 @@ from typing import Protocol
 from sparsemod.config import RaySettings
 from sparsemod.data import DataBundle
 from sparsemod.problem import Problem, load_problem
-from sparsemod.trial import Measurement, TrialJob, TrialResult, run_trial
+from sparsemod.trial import TrialConfig, TrialJob, TrialResult, run_trial
 
 
 class Executor(Protocol):
@@ -33,15 +33,15 @@ class InProcessExecutor:
 
     capacity = 1
 
-    def __init__(self, problem: Problem, data: DataBundle, measurement: Measurement):
-        self.problem, self.data, self.measurement = problem, data, measurement
+    def __init__(self, problem: Problem, data: DataBundle, trial_config: TrialConfig):
+        self.problem, self.data, self.trial_config = problem, data, trial_config
         self.queue: deque[TrialJob] = deque()
 
     def submit(self, job: TrialJob) -> None:
         self.queue.append(job)
 
     def wait(self) -> TrialResult:
-        return run_trial(self.queue.popleft(), self.problem, self.data, self.measurement)
+        return run_trial(self.queue.popleft(), self.problem, self.data, self.trial_config)
 
     @property
     def pending(self) -> int:
@@ -52,13 +52,13 @@ class InProcessExecutor:
 
 
 def _trial_on_worker(job: TrialJob, example: Path, source: str, data: DataBundle,
-                     measurement: Measurement) -> TrialResult:
+                     trial_config: TrialConfig) -> TrialResult:
     """A Ray task: load the example (from its path, or from its text on a remote node)."""
     if not example.is_file() or example.read_text() != source:
         example = Path(tempfile.gettempdir()) / "sparsemod_examples" / example.name
         example.parent.mkdir(exist_ok=True)
         example.write_text(source)
-    return run_trial(job, load_problem(example), data, measurement)
+    return run_trial(job, load_problem(example), data, trial_config)
 
 
 class RayExecutor:
@@ -70,7 +70,7 @@ class RayExecutor:
     (sent once, not pickled into every trial) and retries of trials whose worker died.
     """
 
-    def __init__(self, problem: Problem, data: DataBundle, measurement: Measurement,
+    def __init__(self, problem: Problem, data: DataBundle, trial_config: TrialConfig,
                  settings: RaySettings):
         import ray
 
@@ -85,7 +85,7 @@ class RayExecutor:
         self.example, self.source = problem.source, problem.source.read_text()
         self.data = ray.put(data)
         # Each trial uses its CPU share of torch threads.
-        self.measurement = replace(measurement, threads=max(1, int(settings.cpus_per_trial)))
+        self.trial_config = replace(trial_config, threads=max(1, int(settings.cpus_per_trial)))
         self.task = ray.remote(_trial_on_worker).options(
             num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial,
             max_retries=settings.max_failures, retry_exceptions=False)
@@ -99,7 +99,7 @@ class RayExecutor:
     def _launch(self) -> None:
         while self.waiting and len(self.running) < self.capacity:
             job = self.waiting.popleft()
-            ref = self.task.remote(job, self.example, self.source, self.data, self.measurement)
+            ref = self.task.remote(job, self.example, self.source, self.data, self.trial_config)
             self.running[ref] = job
 
     def wait(self) -> TrialResult:

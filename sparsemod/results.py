@@ -6,7 +6,8 @@
 - ``experiment.json``: Ax's own JSON of the experiment (no weights), loadable by Ax;
 - ``time.txt``: wall time of the search and of each phase;
 - ``models/{arm}/``: exactly the Pareto trials' models (``model.pt`` float weights,
-  ``params.json`` to rebuild with the builder, ``metrics.json``).
+  ``params.json`` to rebuild with the builder, ``metrics.json``, and with pruning the
+  learned ``structure.json`` to shrink the rebuilt network before loading the weights).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sparsemod.trial import TrialResult
 FIXED_COLUMNS = ("index", "arm", "phase")
 STATUS_COLUMNS = ("status", "reason", "train_seconds", "total_seconds")
 EXTRA_COLUMNS = ("float_error", "test_accuracy", "flops", "parameters", "measured_latency",
-                 "working_memory_best_order")
+                 "working_memory_best_order", "flops_before", "parameters_before")
 MARKERS = ("trials.csv", "experiment.json")
 
 
@@ -137,6 +138,8 @@ class ResultsFolder:
         (staging / "params.json").write_text(json.dumps(result.job.params, indent=2))
         metrics = {k: row[k] for k in (*OBJECTIVES, *EXTRA_COLUMNS) if k in row}
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+        if result.structure is not None:  # MorphNet's learned structure: rebuild before loading
+            (staging / "structure.json").write_text(json.dumps(result.structure, indent=2))
         target = self.models / arm
         if target.exists():
             shutil.rmtree(target)
@@ -154,8 +157,14 @@ class ResultsFolder:
         atomic_write_text(self.folder / "time.txt", "\n".join(lines) + "\n")
 
 
-def load_model_state(folder: Path, arm: str) -> tuple[dict, dict]:
-    """The saved ``(params, state_dict)`` of a Pareto arm."""
+def load_model(folder: Path, arm: str, build, input_shape: tuple[int, ...], num_classes: int) -> torch.nn.Module:
+    """Rebuild a saved Pareto arm: build it, shrink it to its learned structure, load it."""
+    from sparsemod.morphnet import apply_structure
+
     model_dir = folder / "models" / arm
     params = json.loads((model_dir / "params.json").read_text())
-    return params, torch.load(model_dir / "model.pt", weights_only=True)
+    model = build(params, input_shape, num_classes).eval()
+    if (model_dir / "structure.json").exists():
+        model = apply_structure(model, torch.zeros(1, *input_shape), model_dir / "structure.json")
+    model.load_state_dict(torch.load(model_dir / "model.pt", weights_only=True))
+    return model

@@ -20,9 +20,11 @@ def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int =
 
 
 def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: int,
-          collate_fn: Callable | None = None) -> None:
-    """Adam on cross-entropy; ``lr`` and ``batch_size`` come from the searched parameters
-    when the space has them."""
+          collate_fn: Callable | None = None, penalty: Callable[[], torch.Tensor] | None = None,
+          on_step: Callable[[float], None] | None = None) -> None:
+    """Adam on cross-entropy (+ ``penalty()``, e.g. MorphNet's regularizer) at a constant
+    learning rate; ``lr`` and ``batch_size`` come from the searched parameters when the
+    space has them.  ``on_step`` receives each step's penalty value."""
     torch.manual_seed(seed)
     batches = loader(dataset, int(params.get("batch_size", DEFAULT_BATCH_SIZE)), shuffle=True,
                      seed=seed, collate_fn=collate_fn)
@@ -33,6 +35,11 @@ def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: i
         for inputs, targets in batches:
             optimizer.zero_grad()
             loss = loss_fn(model(inputs), targets)
+            if penalty is not None:
+                extra = penalty()
+                loss = loss + extra
+                if on_step is not None:
+                    on_step(float(extra.detach()))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training diverged (loss {loss.item()})")
             loss.backward()

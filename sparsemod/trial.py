@@ -19,7 +19,10 @@ from torch import nn
 
 from sparsemod import costs
 from sparsemod.costs.size import model_size
+from sparsemod.config import MorphNetSettings
 from sparsemod.data import DataBundle
+from sparsemod.morphnet import ResourceRegularizer, prune
+from sparsemod.morphnet.tensorboard import StructureLog
 from sparsemod.problem import Problem
 from sparsemod.quantize import quantize
 from sparsemod.train import DEFAULT_BATCH_SIZE, accuracy, loader, train
@@ -40,14 +43,15 @@ class TrialJob:
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """How a trial is quantized and measured (from [TRAIN])."""
+class TrialConfig:
+    """How a trial is pruned, quantized and measured (from [TRAIN] and [MORPHNET])."""
 
     quant_scheme: str
     calibration_batches: int
     device: costs.Device
     threads: int
     debug: bool
+    pruning: MorphNetSettings | None = None  # None: no structure learning
 
 
 @dataclass
@@ -59,7 +63,8 @@ class TrialResult:
     extras: dict[str, float] = field(default_factory=dict)  # reported, never optimised
     train_seconds: float = 0.0
     total_seconds: float = 0.0
-    state_dict: dict[str, torch.Tensor] | None = None  # trained float weights
+    state_dict: dict[str, torch.Tensor] | None = None  # trained (and pruned) float weights
+    structure: dict[str, int] | None = None  # learned structure: alive outputs per layer
 
 
 def trial_seed(seed: int, index: int) -> int:
@@ -67,9 +72,9 @@ def trial_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def run_trial(job: TrialJob, problem: Problem, data: DataBundle, measurement: Measurement) -> TrialResult:
+def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: TrialConfig) -> TrialResult:
     start = time.perf_counter()
-    torch.set_num_threads(measurement.threads)
+    torch.set_num_threads(trial_config.threads)
     stage = "build"
     result = TrialResult(job, "failed")
     try:
@@ -79,21 +84,55 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, measurement: Me
         example = check_runs(model, data.input_shape)
         stage = "train"
         train_start = time.perf_counter()
-        train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn)
+        if trial_config.pruning is None:
+            train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn)
+        else:
+            before = (costs.flops_per_layer(model, example), sum(p.numel() for p in model.parameters()))
+            stage = "morphnet"
+            model, result.structure = learn_structure(model, example, data, job, trial_config)
+            result.extras["flops_before"] = float(sum(before[0].values()))
+            result.extras["parameters_before"] = float(before[1])
         result.train_seconds = time.perf_counter() - train_start
         stage = "quantize"
-        calibration = _calibration_batches(data, job, measurement.calibration_batches)
-        deployed = quantize(model, measurement.quant_scheme, calibration, example)
+        calibration = _calibration_batches(data, job, trial_config.calibration_batches)
+        deployed = quantize(model, trial_config.quant_scheme, calibration, example)
         stage = "measure"
-        result.metrics, result.extras = measure(model, deployed, example, data, measurement)
+        metrics, extras = measure(model, deployed, example, data, trial_config)
+        result.metrics, result.extras = metrics, {**extras, **result.extras}
         result.state_dict = {k: v.detach().clone() for k, v in model.state_dict().items()}
         result.status = "completed"
     except Exception as error:  # a trial's failure is data, not a crash of the search
         result.reason = f"{stage}: {type(error).__name__}: {' '.join(str(error).split())}"[:500]
-        if measurement.debug:
+        if trial_config.debug:
             result.reason += "\n" + traceback.format_exc()
     result.total_seconds = time.perf_counter() - start
     return result
+
+
+def learn_structure(model: nn.Module, example: torch.Tensor, data: DataBundle, job: TrialJob,
+                    trial_config: TrialConfig) -> tuple[nn.Module, dict[str, int]]:
+    """MorphNet inside a trial: train with the regularizer (constant learning rate), prune
+    the dead channels, fine-tune the smaller network.  A ``morphnet_strength`` parameter in
+    the search space overrides the configured strength multiplier."""
+    settings = trial_config.pruning
+    regularizer = ResourceRegularizer(model, example, settings.algorithm, settings.target,
+                                      settings.threshold, device=trial_config.device)
+    if all(entry is None for entry in regularizer.group_vectors()):
+        raise ValueError(f"no channel carries a {settings.algorithm} regularizer (gamma needs "
+                         "BatchNorm after convs, gates need LogisticSigmoidGate modules)")
+    multiplier = float(job.params.get("morphnet_strength", settings.strength))
+    strength = regularizer.strength(multiplier)
+    log = StructureLog(settings.log_dir / job.arm, regularizer) if settings.log_dir else None
+    train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn,
+          penalty=lambda: strength * regularizer.regularization_term(),
+          on_step=log.step if log else None)
+    structure = regularizer.alive_counts()
+    if log:
+        log.close(structure)
+    small = prune(model, regularizer, example)
+    if settings.finetune_epochs:
+        train(small, data.train, job.params, settings.finetune_epochs, job.seed + 1, data.collate_fn)
+    return small, structure
 
 
 def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
@@ -116,7 +155,7 @@ def _calibration_batches(data: DataBundle, job: TrialJob, count: int) -> list[to
 
 
 def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
-            data: DataBundle, measurement: Measurement) -> tuple[dict[str, float], dict[str, float]]:
+            data: DataBundle, trial_config: TrialConfig) -> tuple[dict[str, float], dict[str, float]]:
     """The four objectives of the deployed model, and what is reported beside them."""
     trace = costs.trace_activations(deployed, example)
     flops = costs.flops_per_layer(float_model, example)
@@ -130,7 +169,7 @@ def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
         "error": error,
         "model_size": float(model_size(deployed)),
         "working_memory": float(trace.peak()),
-        "latency": costs.latency(flops, measurement.device, bytes_per_layer),
+        "latency": costs.latency(flops, trial_config.device, bytes_per_layer),
     }
     extras = {
         "float_error": 1.0 - accuracy(float_model, data.val, data.collate_fn),

@@ -68,7 +68,7 @@ def test_unknown_section_and_broken_syntax(tmp_path, config_file):
     ({"dataset": "imagenet"}, "[TRAIN] dataset: expected one of digits|mnist|cifar10|cifar2"),
     ({"example": "nosuch"}, "[TRAIN] example: example 'nosuch'"),
     ({"dataset": "mnist", "data_dir": "empty"}, "[TRAIN] data_dir:"),
-    ({"pruning": "true"}, "[TRAIN] pruning: expected false"),
+    ({"splitter": "true"}, "[TRAIN] splitter: expected false"),
 ])
 def test_cli_prints_one_line_exits_2_and_writes_nothing(config_file, capsys, overrides, fragment):
     path = config_file(train=overrides)
@@ -86,3 +86,26 @@ def test_example_file_missing_pieces_are_named(config_file, tmp_path, capsys):
     path = config_file(train={"example": str(example)})
     assert main(["--config", str(path)]) == 2
     assert "missing build, load_data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("section, key, value, fragment", [
+    ("RAY", "address", "somewhere", "[RAY] address: expected empty (in-process), local, auto, host:port"),
+    ("RAY", "max_concurrent", "0", "[RAY] max_concurrent: expected an integer >= 1, got '0'"),
+    ("RAY", "gpus_per_trial", "-1", "[RAY] gpus_per_trial: expected a number >= 0, got '-1'"),
+    ("MORPHNET", "algorithm", "l0", "[MORPHNET] algorithm: expected one of gamma|group_lasso|gates, got 'l0'"),
+    ("MORPHNET", "target", "energy", "[MORPHNET] target: expected one of flops|size|latency|memory"),
+    ("MORPHNET", "finetune_epochs", "x", "[MORPHNET] finetune_epochs: expected an integer >= 0"),
+])
+def test_optional_sections_are_validated(config_file, section, key, value, fragment):
+    path = config_file()
+    path.write_text(path.read_text() + f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert fragment in str(caught.value)
+
+
+def test_optional_sections_default_when_absent(config_file):
+    settings = load_config(config_file())
+    assert settings.ray.address == "" and not settings.ray.enabled and settings.ray.max_failures == 1
+    assert settings.morphnet.algorithm == "gamma" and settings.morphnet.target == "flops"
+    assert settings.morphnet.log_dir is None

@@ -5,7 +5,7 @@ from sparsemod.costs import Device, model_size, working_memory
 from sparsemod.data import load_digits
 from sparsemod.problem import load_problem
 from sparsemod.quantize import quantize
-from sparsemod.trial import Measurement, TrialJob, run_trial
+from sparsemod.trial import TrialConfig, TrialJob, run_trial
 
 PARAMS = dict(blocks=2, layers=1, filters=8, growth=1.5, kernel=3, conv_type="separable",
               downsample="max", fc_layers=1, fc_width=16, dropout=0.1, lr=0.01, batch_size=32)
@@ -16,14 +16,14 @@ def digits():
     return load_digits(0)
 
 
-def measurement(scheme: str) -> Measurement:
-    return Measurement(scheme, 4, Device(1e9, 1e8), 1, False)
+def trial_config(scheme: str) -> TrialConfig:
+    return TrialConfig(scheme, 4, Device(1e9, 1e8), 1, False)
 
 
 @pytest.mark.parametrize("scheme", ["post", "dynamic", "both", "none"])
 def test_trial_measures_the_deployed_model(digits, scheme):
     result = run_trial(TrialJob(0, "0_0", "sobol", PARAMS, 2, 0), load_problem("cnn"), digits,
-                       measurement(scheme))
+                       trial_config(scheme))
     assert result.status == "completed", result.reason
     assert 0 <= result.metrics["error"] < 0.6  # learnt something in 2 epochs
     assert result.extras["flops"] > 0 and result.metrics["latency"] > 0
@@ -32,8 +32,8 @@ def test_trial_measures_the_deployed_model(digits, scheme):
 
 def test_int8_costs_are_smaller_than_float(digits):
     problem = load_problem("cnn")
-    post = run_trial(TrialJob(0, "0_0", "sobol", PARAMS, 1, 0), problem, digits, measurement("post"))
-    none = run_trial(TrialJob(0, "0_0", "sobol", PARAMS, 1, 0), problem, digits, measurement("none"))
+    post = run_trial(TrialJob(0, "0_0", "sobol", PARAMS, 1, 0), problem, digits, trial_config("post"))
+    none = run_trial(TrialJob(0, "0_0", "sobol", PARAMS, 1, 0), problem, digits, trial_config("none"))
     assert post.metrics["model_size"] < none.metrics["model_size"] / 2.5
     assert post.metrics["working_memory"] * 4 == none.metrics["working_memory"]
     # the weights the trial returns rebuild the network it measured
@@ -50,7 +50,7 @@ def test_impossible_architecture_fails_before_training(digits):
     tiny = digits
     tiny.input_shape = (1, 4, 4)  # 4x4 -> 2 -> 1 -> cannot pool again
     result = run_trial(TrialJob(1, "1_0", "sobol", params, 1, 0), load_problem("cnn"), tiny,
-                       measurement("post"))
+                       trial_config("post"))
     tiny.input_shape = (1, 8, 8)
     assert result.status == "failed"
     assert result.reason.startswith("shape check: RuntimeError: the network cannot run on input (1, 4, 4)")
@@ -59,5 +59,5 @@ def test_impossible_architecture_fails_before_training(digits):
 
 def test_diverging_training_is_a_failed_trial(digits):
     result = run_trial(TrialJob(2, "2_0", "gp", dict(PARAMS, lr=1e12), 1, 0), load_problem("cnn"),
-                       digits, measurement("post"))
+                       digits, trial_config("post"))
     assert result.status == "failed" and result.reason.startswith("train:")

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sparsemod.morphnet.gates import LogisticSigmoidGate
 from sparsemod.morphnet.groups import ChannelGraph, build_dependency_graph
 from sparsemod.morphnet.regularizer import ResourceRegularizer
 
@@ -28,6 +29,16 @@ def _remove(model: nn.Module, example_input: torch.Tensor, dead_by_root: dict[st
         module = modules[root]
         group = graph.get_pruning_group(module, graph.get_pruner_of_module(module).prune_out_channels, dead)
         group.prune()
+    return _without_gates(model)
+
+
+def _without_gates(model: nn.Module) -> nn.Module:
+    """After pruning every remaining gate is open: at inference it is the identity, so it
+    is replaced by one (nothing left to quantize or store)."""
+    for name, module in list(model.named_modules()):
+        if isinstance(module, LogisticSigmoidGate):
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name) if parent_name else model, child, nn.Identity())
     return model
 
 
