@@ -70,6 +70,10 @@ def main() -> None:
           f" {ray - ray_trials:.1f} s of it starting Ray")
     print(f"  throughput ratio Ray / in-process            = {local / ray:.2f}")
     print(f"  throughput ratio without Ray's start-up      = {local / ray_trials:.2f}")
+    local_sum = sum(r.total_seconds for r in local_results)
+    ray_sum = sum(r.total_seconds for r in ray_results)
+    print(f"  trial seconds summed: in-process {local_sum:.1f}, Ray {ray_sum:.1f} "
+          f"(each Ray trial {ray_sum / local_sum:.2f}x as long: two trials share 2 cores with Ray's daemons)")
     ideal = best_makespan([r.total_seconds for r in local_results], args.concurrent)
     print(f"  bound set by these trials' lengths ({args.concurrent} slots)  = {local / ideal:.2f}")
 

@@ -82,3 +82,29 @@ def test_structure_json_rebuilds_the_pruned_shapes(topology, tmp_path):
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             out = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
             assert counts[name] == out
+
+
+def test_once_shrinks_a_trained_model_by_its_small_gammas():
+    from sparsemod.morphnet import once
+
+    model = TOPOLOGIES["plain"]().eval()
+    randomise_batchnorm(model)
+    model.features[0][1].weight.data[:3] = 0.001  # three dead channels in the first layer
+    model.features[0][1].bias.data[:3] = 0.0
+    small = once(model, X, threshold=0.01)
+    assert small.features[0][0].out_channels == 5 and small.features[1][0].in_channels == 5
+    assert model.features[0][0].out_channels == 8  # the original is never mutated
+    assert torch.allclose(small(X), model(X), atol=1e-2)
+
+
+def test_group_lasso_zero_rows_prune_exactly():
+    model = TOPOLOGIES["residual"]().eval()
+    randomise_batchnorm(model)
+    reg = ResourceRegularizer(model, X, "group_lasso", "size", threshold=1e-6)
+    model.conv1[0].weight.data[[0, 2]] = 0.0  # conv1's channels 0 and 2: no weights
+    model.conv1[1].bias.data[[0, 2]] = 0.0  # and no shift, so they are exactly zero
+    model.conv1[1].running_mean[[0, 2]] = 0.0
+    masked = model(X)
+    small = prune(model, reg, X)
+    assert small.conv1[0].out_channels == 4 and small.conv2[0].in_channels == 4
+    assert torch.allclose(small(X), masked, atol=1e-5)
