@@ -2,7 +2,8 @@
 
 Bad input (config, example file, data files, an existing results folder, a folder locked by
 a running search) prints one line on stderr and exits with status 2 before anything is
-written.  ``--resume`` continues the search of ``{root}/{name}/``.
+written.  ``--resume`` continues the search of ``{root}/{name}/``; ``test [--arm NAME]`` (or
+``[DEFAULT] train = false``) runs the [TEST] mode on a Pareto arm.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sparsemod.executors import InProcessExecutor, RayExecutor
 from sparsemod.lock import FolderLock, FolderLockedError
 from sparsemod.problem import Problem, ProblemError, load_problem
 from sparsemod.results import ResultsExistError, ResultsFolder, ResultsMissingError
+from sparsemod.retrain import locate_arm, retrain_arm, summary
 from sparsemod.search import Search, make_client, quiet_ax
 from sparsemod.snapshot import load_client
 from sparsemod.trial import TrialConfig
@@ -29,13 +31,24 @@ USAGE_ERROR = 2
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="main.py", description="sparsemod: multi-objective "
                                      "architecture search for tiny devices (SpArSe + MorphNet)")
+    parser.add_argument("command", nargs="?", choices=("search", "test"),
+                        help="search (default when [DEFAULT] train = true) or test: retrain a "
+                             "Pareto arm from scratch, test and export it")
     parser.add_argument("--config", default="config.ini", help="config file (default ./config.ini)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the search in {root}/{name}/ where it stopped")
+    parser.add_argument("--arm", help="the arm to test (overrides [TEST] arm)")
     args = parser.parse_args(argv)
     try:
         settings = load_config(args.config)
         check_supported(settings)
+        if args.command == "test" or (args.command is None and not settings.train):
+            arm = args.arm if args.arm is not None else settings.test.arm
+            locate_arm(settings, arm)  # before loading data: a bad arm fails fast
+            problem, data = prepare(settings)
+            print(summary(retrain_arm(settings, problem, data, arm, trial_config(settings)),
+                          settings.test.objectives))
+            return 0
         problem, data = prepare(settings)
         results = ResultsFolder(settings.search.folder, settings.search.objective_names,
                                 [p.name for p in problem.space])
@@ -53,11 +66,9 @@ def main(argv: list[str] | None = None) -> int:
 def check_supported(settings: Settings) -> None:
     """Keys that parse but name features this version does not run yet."""
     path = settings.path
-    if not settings.train:
-        raise ConfigError(f"{path} [DEFAULT] train: expected true (the [TEST] mode is not "
-                          "available in this version), got 'false'")
-    if settings.search.splitter:
-        raise ConfigError(f"{path} [TRAIN] splitter: expected false (sequence splitting is not "
+    if settings.search.splitter or settings.test.splitter:
+        section = "TRAIN" if settings.search.splitter else "TEST"
+        raise ConfigError(f"{path} [{section}] splitter: expected false (sequence splitting is not "
                           "available in this version), got 'true'")
 
 

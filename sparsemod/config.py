@@ -80,6 +80,15 @@ def _choice(*values: str) -> tuple[Callable[[str], str], str]:
     return parse, "one of " + "|".join(values)
 
 
+def _optional_choice(*values: str) -> tuple[Callable[[str], str], str]:
+    def parse(text: str) -> str:
+        if text and text not in values:
+            raise ValueError
+        return text
+
+    return parse, "empty or one of " + "|".join(values)
+
+
 def _name() -> tuple[Callable[[str], str], str]:
     def parse(text: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text):
@@ -190,6 +199,9 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("root", _text()),
         _key("epochs", _integer(1)),
         _key("arm", _any_text()),
+        _key("expand_target", _optional_choice("flops", "size", "latency", "memory"), ""),
+        _key("expand_budget", _optional_positive_real(), ""),
+        _key("seed", _integer(0), "0"),
     ),
 }
 
@@ -244,6 +256,9 @@ class TestSettings:
     root: Path
     epochs: int
     arm: str
+    expand_target: str  # "" : no expansion; else the cost the expanded width must fit
+    expand_budget: float | None
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -316,6 +331,10 @@ def load_config(path: str | Path) -> Settings:
     train["data_dir"] = resolve(train["data_dir"]) if train["data_dir"] else None
     test = values["TEST"]
     test["root"] = resolve(test["root"])
+    if bool(test["expand_target"]) != (test["expand_budget"] is not None):
+        raise ConfigError(f"{path} [TEST] expand_budget: expected a number when expand_target is "
+                          f"set and empty otherwise, got {test['expand_budget']!r} with expand_target "
+                          f"{test['expand_target']!r}")
     morphnet = values["MORPHNET"]
     morphnet["log_dir"] = resolve(morphnet["log_dir"]) if morphnet["log_dir"] else None
     return Settings(

@@ -21,14 +21,18 @@ def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int =
 
 def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: int,
           collate_fn: Callable | None = None, penalty: Callable[[], torch.Tensor] | None = None,
-          on_step: Callable[[float], None] | None = None) -> None:
+          on_step: Callable[[float], None] | None = None, schedule: str = "constant") -> None:
     """Adam on cross-entropy (+ ``penalty()``, e.g. MorphNet's regularizer) at a constant
     learning rate; ``lr`` and ``batch_size`` come from the searched parameters when the
-    space has them.  ``on_step`` receives each step's penalty value."""
+    space has them.  ``on_step`` receives each step's penalty value.  ``schedule``:
+    ``constant`` (search trials; MorphNet's structure learning) or ``cosine`` (annealed to
+    0 over the run, for retraining a chosen arm from scratch)."""
     torch.manual_seed(seed)
     batches = loader(dataset, int(params.get("batch_size", DEFAULT_BATCH_SIZE)), shuffle=True,
                      seed=seed, collate_fn=collate_fn)
     optimizer = torch.optim.Adam(model.parameters(), lr=float(params.get("lr", DEFAULT_LR)))
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs * len(batches)))
+                 if schedule == "cosine" else None)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     for _ in range(epochs):
@@ -44,6 +48,8 @@ def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: i
                 raise FloatingPointError(f"training diverged (loss {loss.item()})")
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
     model.eval()
 
 

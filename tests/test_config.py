@@ -109,3 +109,11 @@ def test_optional_sections_default_when_absent(config_file):
     assert settings.ray.address == "" and not settings.ray.enabled and settings.ray.max_failures == 1
     assert settings.morphnet.algorithm == "gamma" and settings.morphnet.target == "flops"
     assert settings.morphnet.log_dir is None
+
+
+def test_expand_target_and_budget_come_together(config_file):
+    with pytest.raises(ConfigError, match=r"\[TEST\] expand_budget: expected a number when expand_target is set"):
+        load_config(config_file(test={"expand_target": "flops"}))
+    with pytest.raises(ConfigError, match=r"\[TEST\] expand_target: expected empty or one of flops"):
+        load_config(config_file(test={"expand_target": "joules", "expand_budget": "3"}))
+    assert load_config(config_file(test={"expand_target": "size", "expand_budget": "2e3"})).test.expand_budget == 2e3

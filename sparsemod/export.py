@@ -1,0 +1,52 @@
+"""Deployable files of a quantized model: TorchScript always, ONNX where its op set allows.
+
+ONNX uses torch's TorchScript-based exporter (``dynamo=False``): it maps static int8
+kernels onto QLinearConv / QLinearMatMul, while the ``torch.export`` path does not trace
+FX-quantized modules.  Dynamic int8 kernels (``quantized::linear_dynamic``, dynamic LSTM)
+have no ONNX equivalent: the error names the op that blocks the export.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ExportResult:
+    torchscript: Path
+    torchscript_bytes: int
+    onnx: Path | None
+    onnx_bytes: int | None
+    onnx_error: str  # why ONNX was not written ("" when it was)
+
+
+def export(model: nn.Module, example_input: torch.Tensor, stem: Path) -> ExportResult:
+    """Write ``{stem}.torchscript.pt`` and, if possible, ``{stem}.onnx``."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    script_path = stem.with_name(stem.name + ".torchscript.pt")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # torch.jit is marked deprecated in 2.13
+        torch.jit.trace(model, example_input[:1]).save(str(script_path))
+    onnx_path, error = stem.with_name(stem.name + ".onnx"), ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example_input[:1],), str(onnx_path), dynamo=False)
+    except Exception as exc:  # the exporter raises several types; each is a reason to report
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        onnx_path.unlink(missing_ok=True)
+    written = onnx_path.exists()
+    return ExportResult(script_path, script_path.stat().st_size, onnx_path if written else None,
+                        onnx_path.stat().st_size if written else None, error)
+
+
+def load_torchscript(path: Path) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.jit.load(str(path))
