@@ -84,9 +84,7 @@ def main() -> None:
         deployed = quantize(model, "post", [data.train.tensors[0][:64]], example)
         trace = costs.trace_activations(deployed, example)
         flops = costs.flops_per_layer(model, example)
-        modules = dict(deployed.named_modules())
-        traffic = {path: trace.input_bytes[node] + trace.output_bytes[node] + costs.model_size(modules[path])
-                   for node, path in trace.module_of.items()}
+        traffic = costs.layer_traffic(deployed, trace)
         buffer = io.BytesIO()
         torch.save(deployed.state_dict(), buffer)
         rows.append({

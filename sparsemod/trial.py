@@ -159,17 +159,12 @@ def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
     """The four objectives of the deployed model, and what is reported beside them."""
     trace = costs.trace_activations(deployed, example)
     flops = costs.flops_per_layer(float_model, example)
-    submodules = dict(deployed.named_modules())
-    bytes_per_layer = {  # roofline traffic: activations read and written plus weights
-        path: trace.input_bytes[node] + trace.output_bytes[node] + model_size(submodules[path])
-        for node, path in trace.module_of.items()
-    }
     error = 1.0 - accuracy(deployed, data.val, data.collate_fn)
     metrics = {
         "error": error,
         "model_size": float(model_size(deployed)),
         "working_memory": float(trace.peak()),
-        "latency": costs.latency(flops, trial_config.device, bytes_per_layer),
+        "latency": costs.latency(flops, trial_config.device, costs.layer_traffic(deployed, trace)),
     }
     extras = {
         "float_error": 1.0 - accuracy(float_model, data.val, data.collate_fn),

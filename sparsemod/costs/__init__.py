@@ -7,11 +7,11 @@
 """
 
 from sparsemod.costs.flops import flops_per_layer
-from sparsemod.costs.latency import DEVICES, Device, latency
+from sparsemod.costs.latency import DEVICES, Device, latency, layer_traffic
 from sparsemod.costs.memory import ActivationTrace, trace_activations, working_memory
 from sparsemod.costs.size import model_size
 
 __all__ = [
-    "ActivationTrace", "DEVICES", "Device", "flops_per_layer", "latency", "model_size",
+    "ActivationTrace", "DEVICES", "Device", "flops_per_layer", "latency", "layer_traffic", "model_size",
     "trace_activations", "working_memory",
 ]

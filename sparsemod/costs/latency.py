@@ -10,7 +10,12 @@ its weights).  Without a bandwidth the model is compute-bound: latency = Σ FLOP
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from sparsemod.costs.memory import ActivationTrace
 
 
 @dataclass(frozen=True)
@@ -44,3 +49,13 @@ def latency(flops_per_op: Mapping[str, int], device: Device,
         memory = bytes_per_op.get(op, 0) / device.bandwidth if device.bandwidth else 0.0
         total += max(compute, memory)
     return total
+
+
+def layer_traffic(model: "nn.Module", trace: "ActivationTrace") -> dict[str, int]:
+    """Bytes each layer moves in one inference: activations read and written (from a
+    trace of ``model``) plus its own stored weights."""
+    from sparsemod.costs.size import model_size
+
+    modules = dict(model.named_modules())
+    return {path: trace.input_bytes[node] + trace.output_bytes[node] + model_size(modules[path])
+            for node, path in trace.module_of.items()}

@@ -33,10 +33,11 @@ def _remove(model: nn.Module, example_input: torch.Tensor, dead_by_root: dict[st
 
 
 def _without_gates(model: nn.Module) -> nn.Module:
-    """After pruning every remaining gate is open: at inference it is the identity, so it
-    is replaced by one (nothing left to quantize or store)."""
+    """A gate left with only open channels is the identity at inference: it is replaced by
+    one (nothing left to quantize or store).  A gate in a group that could not be pruned
+    keeps its closed channels and stays."""
     for name, module in list(model.named_modules()):
-        if isinstance(module, LogisticSigmoidGate):
+        if isinstance(module, LogisticSigmoidGate) and bool((module.logits > 0).all()):
             parent_name, _, child = name.rpartition(".")
             setattr(model.get_submodule(parent_name) if parent_name else model, child, nn.Identity())
     return model

@@ -46,16 +46,20 @@ def _depthwise(module: nn.Module) -> bool:
 
 def group_vector(group: ChannelGroup, modules: dict[str, nn.Module], algorithm: str,
                  threshold: float, l1_fraction: float = 0.0) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(regularization vector, alive mask) over the group's root channels; None when no
-    member carries a regularizer (such a group is never pruned)."""
+    """(regularization vector, alive mask) over the group's root channels; None when some
+    layer producing the group's channels has no regularizer of its own (e.g. a residual
+    stream where one branch has no gate): such a group is never pruned."""
     vector, alive, found = None, None, False
+    producers = regularized = 0
     for member in group.members:
         if member.side != "out":
             continue
         module = modules[member.module]
+        producers += isinstance(module, OPS) and not _depthwise(module)
         values = member_vector(module, algorithm, l1_fraction)
         if values is None:
             continue
+        regularized += 1
         member_mask = member_alive(module, algorithm, values, threshold)
         if not found:
             vector = torch.zeros(group.size, dtype=values.dtype, device=values.device)
@@ -65,7 +69,7 @@ def group_vector(group: ChannelGroup, modules: dict[str, nn.Module], algorithm: 
         idxs = torch.as_tensor(member.idxs)
         vector = vector.index_put((roots,), torch.maximum(vector[roots], values[idxs]))
         alive[roots] |= member_mask[idxs].cpu()
-    if not found:
+    if not found or regularized < producers:
         return None
     if not alive.any():  # never remove every channel of a layer
         alive[int(vector.detach().argmax())] = True
