@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_config(args.config)
-        check_supported(settings)
+        check_consistent(settings)
         if args.command == "test" or (args.command is None and not settings.train):
             arm = args.arm if args.arm is not None else settings.test.arm
             locate_arm(settings, arm)  # before loading data: a bad arm fails fast
@@ -63,21 +63,24 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR
 
 
-def check_supported(settings: Settings) -> None:
-    """Keys that parse but name features this version does not run yet."""
+def check_consistent(settings: Settings) -> None:
+    """Keys of different sections that must agree."""
     path = settings.path
-    if settings.search.splitter or settings.test.splitter:
-        section = "TRAIN" if settings.search.splitter else "TEST"
-        raise ConfigError(f"{path} [{section}] splitter: expected false (sequence splitting is not "
-                          "available in this version), got 'true'")
+    if settings.test.splitter != settings.search.splitter:
+        raise ConfigError(f"{path} [TEST] splitter: expected {str(settings.search.splitter).lower()} "
+                          f"(as [TRAIN] splitter: the arm's max_len means windows or whole "
+                          f"sequences), got {str(settings.test.splitter).lower()!r}")
 
 
 def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
     train = settings.search
     try:
-        problem = load_problem(train.example)
+        problem = load_problem(train.example, train.splitter)
     except ProblemError as error:
         raise ConfigError(f"{settings.path} [TRAIN] example: {error}") from None
+    if train.splitter and problem.prepare is None:
+        raise ConfigError(f"{settings.path} [TRAIN] splitter: expected false ({problem.source.name} "
+                          "defines no prepare(data, params, splitter) to split sequences), got 'true'")
     if problem.datasets is not None and train.dataset not in problem.datasets:
         raise ConfigError(f"{settings.path} [TRAIN] dataset: expected one of "
                           f"{'|'.join(problem.datasets)} (example {train.example}), got {train.dataset!r}")
@@ -92,7 +95,7 @@ def trial_config(settings: Settings) -> TrialConfig:
     train = settings.search
     device = DEVICES[train.device] if train.device else Device(train.flops, train.bandwidth)
     return TrialConfig(train.quant_scheme, train.calibration_batches, device, train.threads,
-                       train.debug, settings.morphnet if train.pruning else None)
+                       train.debug, settings.morphnet if train.pruning else None, train.splitter)
 
 
 def search(settings: Settings, problem: Problem, data: DataBundle, results: ResultsFolder,

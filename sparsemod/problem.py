@@ -2,10 +2,12 @@
 
 An example is a Python file (a module under ``examples/`` or any path) that defines::
 
-    SPACE: list[sparsemod.space.Parameter]
+    SPACE: list[sparsemod.space.Parameter]       # or def search_space(splitter: bool) -> list
     def build(params: dict, input_shape: tuple[int, ...], num_classes: int) -> torch.nn.Module
     def load_data(dataset: str, data_dir: Path | None, seed: int) -> sparsemod.data.DataBundle
     DATASETS: tuple[str, ...]      # optional: the names load_data accepts
+    def prepare(data: DataBundle, params: dict, splitter: bool) -> DataBundle
+                                   # optional: per-trial data (e.g. sequence windows)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sparsemod.data import DataBundle
 from sparsemod.space import Parameter
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
-REQUIRED = ("SPACE", "build", "load_data")
+REQUIRED = ("build", "load_data")
 
 
 class ProblemError(ValueError):
@@ -37,6 +39,7 @@ class Problem:
     build: Callable[[dict, tuple[int, ...], int], torch.nn.Module]
     load_data: Callable[[str, Path | None, int], DataBundle]
     datasets: tuple[str, ...] | None
+    prepare: Callable[[DataBundle, dict, bool], DataBundle] | None = None
 
 
 def example_path(example: str) -> Path:
@@ -46,7 +49,7 @@ def example_path(example: str) -> Path:
     return EXAMPLES_DIR / f"{example}.py"
 
 
-def load_problem(example: str | Path) -> Problem:
+def load_problem(example: str | Path, splitter: bool = False) -> Problem:
     path = example_path(str(example))
     if not path.is_file():
         available = sorted(p.stem for p in EXAMPLES_DIR.glob("*.py") if not p.stem.startswith("_"))
@@ -56,6 +59,8 @@ def load_problem(example: str | Path) -> Problem:
         )
     module = _import(path)
     missing = [name for name in REQUIRED if not hasattr(module, name)]
+    if not hasattr(module, "SPACE") and not hasattr(module, "search_space"):
+        missing.insert(0, "SPACE")
     if missing:
         raise ProblemError(
             f"{path}: missing {', '.join(missing)}; an example defines SPACE (list of "
@@ -63,8 +68,9 @@ def load_problem(example: str | Path) -> Problem:
             "load_data(dataset, data_dir, seed)"
         )
     datasets = getattr(module, "DATASETS", None)
-    return Problem(path, list(module.SPACE), module.build, module.load_data,
-                   tuple(datasets) if datasets is not None else None)
+    space = module.search_space(splitter) if hasattr(module, "search_space") else module.SPACE
+    return Problem(path, list(space), module.build, module.load_data,
+                   tuple(datasets) if datasets is not None else None, getattr(module, "prepare", None))
 
 
 def _import(path: Path) -> ModuleType:

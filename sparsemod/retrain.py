@@ -56,6 +56,8 @@ def retrain_arm(settings: Settings, problem: Problem, data: DataBundle, arm: str
     test = settings.test
     model_dir = locate_arm(settings, arm)
     params = json.loads((model_dir / "params.json").read_text())
+    if problem.prepare is not None:
+        data = problem.prepare(data, params, test.splitter)
     seed = trial_seed(test.seed, 0)
     torch.manual_seed(seed)
     model = problem.build(params, data.input_shape, data.num_classes)

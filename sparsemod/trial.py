@@ -52,6 +52,7 @@ class TrialConfig:
     threads: int
     debug: bool
     pruning: MorphNetSettings | None = None  # None: no structure learning
+    splitter: bool = False  # passed to the example's prepare(): sequence windows
 
 
 @dataclass
@@ -78,6 +79,10 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
     stage = "build"
     result = TrialResult(job, "failed")
     try:
+        if problem.prepare is not None:
+            stage = "prepare data"
+            data = problem.prepare(data, dict(job.params), trial_config.splitter)
+        stage = "build"
         torch.manual_seed(job.seed)
         model = problem.build(dict(job.params), data.input_shape, data.num_classes)
         stage = "shape check"
@@ -115,6 +120,9 @@ def learn_structure(model: nn.Module, example: torch.Tensor, data: DataBundle, j
     the dead channels, fine-tune the smaller network.  A ``morphnet_strength`` parameter in
     the search space overrides the configured strength multiplier."""
     settings = trial_config.pruning
+    if any(isinstance(m, nn.RNNBase) for m in model.modules()):
+        raise ValueError("MorphNet pruning does not support LSTM / GRU / RNN layers (their hidden "
+                         "units are shared by every gate and time step); set pruning = false")
     regularizer = ResourceRegularizer(model, example, settings.algorithm, settings.target,
                                       settings.threshold, device=trial_config.device)
     if all(entry is None for entry in regularizer.group_vectors()):

@@ -68,7 +68,7 @@ def test_unknown_section_and_broken_syntax(tmp_path, config_file):
     ({"dataset": "imagenet"}, "[TRAIN] dataset: expected one of digits|mnist|cifar10|cifar2"),
     ({"example": "nosuch"}, "[TRAIN] example: example 'nosuch'"),
     ({"dataset": "mnist", "data_dir": "empty"}, "[TRAIN] data_dir:"),
-    ({"splitter": "true"}, "[TRAIN] splitter: expected false"),
+    ({"splitter": "true"}, "[TEST] splitter: expected true (as [TRAIN] splitter"),
 ])
 def test_cli_prints_one_line_exits_2_and_writes_nothing(config_file, capsys, overrides, fragment):
     path = config_file(train=overrides)

@@ -172,6 +172,25 @@ def _apply_boundary_rule(graph: fx.Graph, trace: ActivationTrace) -> None:
                 trace.bytes_of_buffer[trace.buffer_of[node.name]] = 0
 
 
+def _recurrent(module: nn.Module) -> bool:
+    return isinstance(module, nn.RNNBase) or type(module).__name__ in ("LSTM", "GRU", "RNN")
+
+
+def _apply_streaming_rule(graph_module: fx.GraphModule, trace: ActivationTrace,
+                          example_input: torch.Tensor) -> None:
+    """A recurrent layer reading the model input holds one time step of it."""
+    modules = dict(graph_module.named_modules())
+    for node in graph_module.graph.nodes:
+        if node.op != "call_module" or not _recurrent(modules[node.target]) or not node.args:
+            continue
+        source = node.args[0]
+        if isinstance(source, fx.Node) and source.op == "placeholder" and source.name in trace.buffer_of:
+            module = modules[node.target]
+            steps = example_input.shape[1 if getattr(module, "batch_first", False) else 0]
+            buf = trace.buffer_of[source.name]
+            trace.bytes_of_buffer[buf] //= max(1, steps)
+
+
 def trace_activations(model: nn.Module, example_input: torch.Tensor) -> ActivationTrace:
     """Run ``model`` once on ``example_input[:1]`` and record its activation buffers."""
     graph_module = model if isinstance(model, fx.GraphModule) else fx.symbolic_trace(model)
@@ -185,6 +204,7 @@ def trace_activations(model: nn.Module, example_input: torch.Tensor) -> Activati
             trace.last_use[trace.buffer_of[node.name]] = end
             trace.outputs.add(trace.buffer_of[node.name])
     _apply_boundary_rule(graph_module.graph, trace)
+    _apply_streaming_rule(graph_module, trace, example_input[:1])
     return trace
 
 
