@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         problem, data = prepare(settings)
         results = ResultsFolder(settings.search.folder, settings.search.objective_names,
-                                [p.name for p in problem.space])
+                                [p.name for p in problem.space], settings.search.constraints)
         if args.resume:
             results.open_existing()
         else:

@@ -141,6 +141,37 @@ def _non_negative_real() -> tuple[Callable[[str], float], str]:
     return parse, "a number >= 0"
 
 
+@dataclass(frozen=True)
+class Constraint:
+    """An outcome constraint ``metric <= bound`` or ``metric >= bound``."""
+
+    metric: str
+    op: str  # "<=" or ">="
+    bound: float
+
+    def satisfied(self, value: float) -> bool:
+        return value <= self.bound if self.op == "<=" else value >= self.bound
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+def _constraints() -> tuple[Callable[[str], tuple[Constraint, ...]], str]:
+    pattern = re.compile(r"\s*(\w+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*")
+
+    def parse(text: str) -> tuple[Constraint, ...]:
+        constraints = []
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            match = pattern.fullmatch(part)
+            if not match or match.group(1) not in OBJECTIVES:
+                raise ValueError
+            constraints.append(Constraint(match.group(1), match.group(2), float(match.group(3))))
+        return tuple(constraints)
+
+    return parse, ("empty or comma-separated 'metric <= number' / 'metric >= number' with metric "
+                   "one of " + "|".join(OBJECTIVES))
+
+
 def _key(name: str, kind: tuple[Callable[[str], Any], str], default: str | None = None) -> Key:
     parse, expected = kind
     return Key(name, parse, expected, default)
@@ -174,6 +205,9 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("device", _device(), ""),
         _key("calibration_batches", _integer(1), "8"),
         _key("threads", _integer(1), "1"),
+        _key("constraints", _constraints(), ""),
+        _key("tolerance", _non_negative_real(), "0"),
+        _key("patience", _integer(1), "5"),
     ),
     "RAY": (
         _key("address", _ray_address(), ""),
@@ -234,6 +268,9 @@ class TrainSettings:
     device: str  # a named device preset; overrides flops and bandwidth
     calibration_batches: int  # training batches that calibrate static quantization
     threads: int  # torch threads per trial
+    constraints: tuple[Constraint, ...]  # outcome constraints (Ax); the Pareto set obeys them
+    tolerance: float  # stop GP rounds when the hypervolume grew less than this (relative) ...
+    patience: int  # ... over the last `patience` trials; tolerance 0: never stop early
 
     @property
     def folder(self) -> Path:

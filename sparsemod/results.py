@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
-from sparsemod.config import OBJECTIVES
+from sparsemod.config import OBJECTIVES, Constraint
 from sparsemod.pareto import pareto_mask
 from sparsemod.trial import TrialResult
 
@@ -59,14 +59,17 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 class ResultsFolder:
-    def __init__(self, folder: Path, objectives: Sequence[str], parameter_names: Sequence[str]):
-        reserved = set(FIXED_COLUMNS + STATUS_COLUMNS + EXTRA_COLUMNS + OBJECTIVES)
+    def __init__(self, folder: Path, objectives: Sequence[str], parameter_names: Sequence[str],
+                 constraints: Sequence[Constraint] = ()):
+        reserved = set(FIXED_COLUMNS + STATUS_COLUMNS + EXTRA_COLUMNS + OBJECTIVES + ("feasible",))
         clash = sorted(reserved.intersection(parameter_names))
         if clash:
             raise ValueError(f"search space: parameter names {clash} clash with result columns")
         self.folder = folder
         self.objectives = tuple(objectives)
-        self.columns = (*FIXED_COLUMNS, *parameter_names, *OBJECTIVES, *EXTRA_COLUMNS, *STATUS_COLUMNS)
+        self.constraints = tuple(constraints)
+        self.columns = (*FIXED_COLUMNS, *parameter_names, *OBJECTIVES, "feasible", *EXTRA_COLUMNS,
+                        *STATUS_COLUMNS)
         self.rows: list[dict] = []
 
     @property
@@ -107,17 +110,28 @@ class ResultsFolder:
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=list(self.columns))
 
+    def feasible_mask(self, table: pd.DataFrame) -> pd.Series:
+        """Rows meeting every outcome constraint (failed rows: False)."""
+        mask = table["status"] == "completed"
+        for constraint in self.constraints:
+            mask &= table[constraint.metric].astype(float).map(constraint.satisfied)
+        return mask
+
     def pareto(self) -> pd.DataFrame:
+        """Non-dominated rows among the completed trials that meet the constraints."""
         table = self.table()
-        completed = table[table["status"] == "completed"]
+        completed = table[self.feasible_mask(table)]
         mask = pareto_mask(completed[list(self.objectives)].to_numpy(dtype=float))
         return completed[mask]
 
     def record(self, result: TrialResult) -> bool:
         """Add a finished trial, rewrite the tables and the models; True if it is on the front."""
         job = result.job
+        feasible = result.status == "completed" and all(
+            c.satisfied(result.metrics[c.metric]) for c in self.constraints)
         row = {"index": job.index, "arm": job.arm, "phase": job.phase, **job.params,
-               **result.metrics, **result.extras, "status": result.status,
+               **result.metrics, "feasible": feasible if result.status == "completed" else None,
+               **result.extras, "status": result.status,
                "reason": result.reason, "train_seconds": round(result.train_seconds, 3),
                "total_seconds": round(result.total_seconds, 3)}
         self.rows.append(row)
@@ -151,9 +165,12 @@ class ResultsFolder:
             if folder.name not in front:
                 shutil.rmtree(folder)
 
-    def write_times(self, phases: dict[str, float], total: float, state: str) -> None:
+    def write_times(self, phases: dict[str, float], total: float, state: str,
+                    stopped: str | None = None) -> None:
         lines = [f"state: {state}", f"search: {total:.1f} s"]
         lines += [f"{phase}: {seconds:.1f} s" for phase, seconds in phases.items()]
+        if stopped:
+            lines.append(f"stopped early: {stopped}")
         atomic_write_text(self.folder / "time.txt", "\n".join(lines) + "\n")
 
 

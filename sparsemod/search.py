@@ -23,6 +23,7 @@ from ax.generation_strategy.transition_criterion import MinTrials
 
 from sparsemod.config import OBJECTIVES, TrainSettings
 from sparsemod.executors import Executor
+from sparsemod.hypervolume import hypervolume
 from sparsemod.problem import Problem
 from sparsemod.progress import Progress
 from sparsemod.report import plot_pareto
@@ -62,7 +63,10 @@ def generation_strategy(settings: TrainSettings) -> GenerationStrategy:
 def make_client(settings: TrainSettings, problem: Problem) -> Client:
     client = Client(random_seed=settings.seed)
     client.configure_experiment(parameters=to_ax(problem.space), name=settings.name)
-    client.configure_optimization(objective=", ".join(f"-{name}" for name in settings.objective_names))
+    # A constraint on an objective becomes Ax's objective threshold; on another metric, an
+    # outcome constraint (every trial reports all four metrics).
+    client.configure_optimization(objective=", ".join(f"-{name}" for name in settings.objective_names),
+                                  outcome_constraints=[str(c) for c in settings.constraints] or None)
     client.set_generation_strategy(generation_strategy(settings))
     return client
 
@@ -91,6 +95,7 @@ class Search:
         self.earlier_total = earlier.pop("search", 0.0)
         self.phase_seconds: dict[str, float] = earlier
         self.start = time.perf_counter()
+        self.stop_reason: str | None = None
 
     def run(self) -> None:
         plan = [phase for phase in phases(self.settings) if phase.trials > 0]
@@ -112,14 +117,49 @@ class Search:
             self.executor.submit(job)
         while asked < phase.trials or self.executor.pending:
             free = self.executor.capacity - self.executor.pending
-            if asked < phase.trials and free > 0:
+            if asked < phase.trials and self.stop_reason is None and phase.name != "sobol":
+                self.stop_reason = self._stagnation(phase)
+                if self.stop_reason:
+                    progress.message(f"stopping the {phase.name} phase early: {self.stop_reason}")
+            if asked < phase.trials and free > 0 and self.stop_reason is None:
                 count = phase.batch if self.executor.pending == 0 else free
                 asked += self._ask(phase, min(count, phase.trials - asked))
                 continue
+            if not self.executor.pending:
+                break  # stopped early, nothing running
             result = self.executor.wait()
             self._finish(result, progress)
             self.phase_seconds[phase.name] = time.perf_counter() - phase_start
             self._write_times("running")
+
+    def hypervolume_history(self) -> list[float]:
+        """Hypervolume of the feasible completed trials after each trial, all objectives
+        scaled by a reference point fixed by the Sobol trials (1.1 x their worst values)."""
+        table = self.results.table()
+        objectives = list(self.settings.objective_names)
+        sobol = table[(table["phase"] == "sobol") & (table["status"] == "completed")]
+        if sobol.empty:
+            return []
+        reference = 1.1 * sobol[objectives].to_numpy(dtype=float).max(axis=0) + 1e-12
+        usable = (table["status"] == "completed") & self.results.feasible_mask(table)
+        values = table[objectives].to_numpy(dtype=float)
+        return [hypervolume(values[: i + 1][usable.to_numpy()[: i + 1]], reference)
+                for i in range(len(table))]
+
+    def _stagnation(self, phase: Phase) -> str | None:
+        """The reason to stop, when the hypervolume grew by less than ``tolerance`` (relative)
+        over the last ``patience`` trials of this phase."""
+        settings = self.settings
+        in_phase = sum(1 for row in self.results.rows if row["phase"] == phase.name)
+        if settings.tolerance <= 0 or in_phase < settings.patience:
+            return None
+        history = self.hypervolume_history()
+        before, now = history[-1 - settings.patience], history[-1]
+        growth = (now - before) / before if before > 0 else (float("inf") if now > 0 else 0.0)
+        if growth < settings.tolerance:
+            return (f"hypervolume grew {100 * growth:.3g}% over the last {settings.patience} "
+                    f"trials (< tolerance {100 * settings.tolerance:g}%)")
+        return None
 
     def _ask(self, phase: Phase, count: int) -> int:
         asked = self.client.get_next_trials(max_trials=count)
@@ -181,4 +221,4 @@ class Search:
 
     def _write_times(self, state: str) -> None:
         total = self.earlier_total + time.perf_counter() - self.start
-        self.results.write_times(self.phase_seconds, total, state)
+        self.results.write_times(self.phase_seconds, total, state, self.stop_reason)

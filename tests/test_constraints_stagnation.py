@@ -1,0 +1,42 @@
+"""Outcome constraints and stopping on stagnation, in real searches."""
+
+import pandas as pd
+import pytest
+
+from conftest import write_config
+from sparsemod.cli import main
+from sparsemod.config import ConfigError, load_config
+from sparsemod.snapshot import load_client
+
+
+def test_constraints_flag_infeasible_trials_and_bound_the_front(tmp_path):
+    config = write_config(tmp_path, train={"r1": "5", "r2": "1",
+                                           "constraints": "working_memory <= 1024, latency >= 0"})
+    assert main(["--config", str(config)]) == 0
+    results = tmp_path / "results" / "run"
+    trials = pd.read_csv(results / "trials.csv")
+    completed = trials[trials["status"] == "completed"]
+    assert (completed["feasible"] == (completed["working_memory"] <= 1024)).all()
+    assert (~completed["feasible"]).any(), "the bound should exclude some trial"
+    pareto = pd.read_csv(results / "pareto.csv")
+    assert (pareto["working_memory"] <= 1024).all() and pareto["feasible"].all()
+    assert {p.name for p in (results / "models").iterdir()} == set(pareto["arm"])
+    constraints = load_client(results / "experiment.json")._experiment.optimization_config.all_constraints
+    assert any("working_memory <= 1024" in str(c) for c in constraints)  # told to Ax
+
+
+def test_stagnation_stops_the_gp_phase_and_says_why(tmp_path, capsys):
+    config = write_config(tmp_path, train={"r1": "3", "r2": "4", "batch_size": "1",
+                                           "tolerance": "100", "patience": "1"})
+    assert main(["--config", str(config)]) == 0
+    results = tmp_path / "results" / "run"
+    trials = pd.read_csv(results / "trials.csv")
+    assert list(trials["phase"]).count("gp") == 1  # 1 GP trial, then growth < 10000 %
+    assert "stopped early: hypervolume grew" in (results / "time.txt").read_text()
+    assert "stopping the gp phase early" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text", ["working_memory < 5", "energy <= 3", "model_size <= lots"])
+def test_bad_constraints_are_named(config_file, text):
+    with pytest.raises(ConfigError, match=r"\[TRAIN\] constraints: expected empty or comma-separated"):
+        load_config(config_file(train={"constraints": text}))
