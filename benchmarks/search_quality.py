@@ -1,0 +1,189 @@
+"""Does the search beat random search and Optuna on the same budget?
+
+Same trial function (examples/cnn.py space, int8 post-training quantization, fixed epochs),
+same data (MNIST's 10k test file, seeded 8k / 1k / 1k split), same budget and objectives
+(error, model size, working memory), for:
+
+- sparsemod: Sobol, then GP rounds (qLogNEHVI) — `python main.py`'s loop;
+- random: Ax Sobol only (r1 = budget);
+- Optuna: NSGA-II (population 10) driving the same trial function.
+
+Prints, per method and seed, the hypervolume against one common reference point (every
+objective divided by its reference: error 1.0, model size 64 KiB, working memory 64 KiB;
+HV computed by BoTorch), the ratios sparsemod / random and sparsemod / Optuna, and the best
+accuracy under SpArSe's MNIST budget (working memory <= 2 KB, model size <= 2.8 KB).
+
+    python benchmarks/search_quality.py [--quick] [--trials 40] [--seeds 3] [--epochs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from sparsemod.cli import main as sparsemod_main  # noqa: E402
+from sparsemod.costs import Device  # noqa: E402
+from sparsemod.hypervolume import hypervolume  # noqa: E402
+from sparsemod.problem import load_problem  # noqa: E402
+from sparsemod.space import Choice, Float, Int  # noqa: E402
+from sparsemod.trial import TrialConfig, TrialJob, run_trial, trial_seed  # noqa: E402
+
+OBJECTIVES = ["error", "model_size", "working_memory"]
+REFERENCE = np.array([1.0, 64 * 1024, 64 * 1024])
+BUDGET_MEMORY, BUDGET_SIZE = 2048, 2867
+
+EXAMPLE = '''
+import sys
+sys.path.insert(0, {examples!r})
+from cnn import SPACE, build
+from sparsemod.data import load_mnist
+from torch.utils.data import Subset
+
+def load_data(dataset, data_dir, seed):
+    data = load_mnist(data_dir, seed)
+    if {limit} is not None:
+        data.train = Subset(data.train, range({limit}))
+    return data
+'''
+
+
+def write_setup(folder: Path, args, seed: int, name: str, r1: int, r2: int) -> Path:
+    example = folder / "mnist_cnn.py"
+    example.write_text(EXAMPLE.format(examples=str(REPO / "examples"), limit=args.limit))
+    config = folder / f"{name}.ini"
+    config.write_text(f"""[DEFAULT]
+train = true
+[TRAIN]
+r1 = {r1}
+r2 = {r2}
+r3 = 0
+batch_size = 2
+epochs1 = {args.epochs}
+epochs2 = {args.epochs}
+epochs3 = 1
+objectives = 3
+flops = 1e9
+quant_scheme = post
+morphisms = false
+pruning = false
+splitter = false
+example = {example}
+dataset = mnist
+data_dir = {args.data_dir}
+seed = {seed}
+name = {name}
+root = {folder}
+debug = false
+[TEST]
+name = {name}
+root = {folder}
+arm =
+epochs = 1
+pruning = false
+splitter = false
+quant_scheme = post
+objectives = 3
+""")
+    return config
+
+
+def run_ax(folder: Path, args, seed: int, name: str, r1: int, r2: int) -> pd.DataFrame:
+    config = write_setup(folder, args, seed, name, r1, r2)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert sparsemod_main(["--config", str(config)]) == 0
+    return pd.read_csv(folder / name / "trials.csv")
+
+
+def run_optuna(folder: Path, args, seed: int) -> pd.DataFrame:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    write_setup(folder, args, seed, "optuna", 1, 0)
+    problem = load_problem(folder / "mnist_cnn.py")
+    data = problem.load_data("mnist", args.data_dir, seed)
+    config = TrialConfig("post", 8, Device(1e9), 1, False)
+    rows = []
+
+    def objective(trial: optuna.Trial):
+        params = {}
+        for p in problem.space:
+            if isinstance(p, Int):
+                params[p.name] = trial.suggest_int(p.name, p.low, p.high, log=p.log)
+            elif isinstance(p, Float):
+                params[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.log)
+            elif isinstance(p, Choice):
+                params[p.name] = trial.suggest_categorical(p.name, list(p.values))
+        job = TrialJob(trial.number, str(trial.number), "nsga2", params, args.epochs,
+                       trial_seed(seed, trial.number))
+        result = run_trial(job, problem, data, config)
+        rows.append({**params, **result.metrics, **result.extras, "status": result.status})
+        if result.status != "completed":
+            raise optuna.TrialPruned(result.reason)
+        return tuple(result.metrics[m] for m in OBJECTIVES)
+
+    sampler = optuna.samplers.NSGAIISampler(population_size=10, seed=seed)
+    study = optuna.create_study(directions=["minimize"] * 3, sampler=sampler)
+    study.optimize(objective, n_trials=args.trials)
+    return pd.DataFrame(rows)
+
+
+def score(trials: pd.DataFrame) -> tuple[float, float]:
+    completed = trials[trials["status"] == "completed"]
+    values = completed[OBJECTIVES].to_numpy(dtype=float)
+    hv = hypervolume(values / REFERENCE, np.ones(3))
+    fits = completed[(completed["working_memory"] <= BUDGET_MEMORY) & (completed["model_size"] <= BUDGET_SIZE)]
+    best = float(1 - fits["error"].min()) if len(fits) else float("nan")
+    return hv, best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="12 trials, 1 seed, 1 epoch, 2k images")
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="training images (default all 8k)")
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
+    args = parser.parse_args()
+    if args.quick:
+        args.trials, args.seeds, args.epochs, args.limit = 12, 1, 1, 2000
+    warnings.filterwarnings("ignore")
+    sobol = max(4, args.trials // 4)
+    table = []
+    for seed in range(args.seeds):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            for method, run in (
+                ("sparsemod", lambda: run_ax(folder, args, seed, "sparsemod", sobol, (args.trials - sobol) // 2)),
+                ("random", lambda: run_ax(folder, args, seed, "random", args.trials, 0)),
+                ("optuna", lambda: run_optuna(folder, args, seed)),
+            ):
+                start = time.perf_counter()
+                hv, best = score(run())
+                table.append({"method": method, "seed": seed, "hypervolume": hv,
+                              "best_acc_in_budget": best, "seconds": time.perf_counter() - start})
+                print(f"seed {seed} {method:9s} HV {hv:.4f}  best accuracy in budget "
+                      f"{100 * best:.2f}%  ({table[-1]['seconds']:.0f} s)", flush=True)
+    frame = pd.DataFrame(table)
+    means = frame.groupby("method")[["hypervolume", "best_acc_in_budget", "seconds"]].mean()
+    print(f"\n{args.trials} trials x {args.seeds} seeds, {args.epochs} epochs, "
+          f"{args.limit or 8000} MNIST training images; reference point {REFERENCE.tolist()}")
+    print(means.to_string(float_format=lambda v: f"{v:.4f}"))
+    print(f"HV ratio sparsemod / random = {means.loc['sparsemod', 'hypervolume'] / means.loc['random', 'hypervolume']:.3f}")
+    print(f"HV ratio sparsemod / Optuna = {means.loc['sparsemod', 'hypervolume'] / means.loc['optuna', 'hypervolume']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
