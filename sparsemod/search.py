@@ -26,7 +26,7 @@ from sparsemod.executors import Executor
 from sparsemod.hypervolume import hypervolume
 from sparsemod.problem import Problem
 from sparsemod.progress import Progress
-from sparsemod.report import plot_pareto
+from sparsemod.report import write_report
 from sparsemod.results import ResultsFolder
 from sparsemod.snapshot import save_client
 from sparsemod.space import to_ax
@@ -205,8 +205,8 @@ class Search:
         self._tell(result)
         on_front = self.results.record(result)
         self._save_experiment()
-        plot_pareto(self.results.table(), self.results.pareto(), self.settings.objective_names,
-                    self.results.folder / "pareto.png")
+        write_report(self.results.folder, self.results.table(), self.results.pareto(),
+                     self.settings.objective_names)
         progress.trial_finished(result, on_front)
 
     def _tell(self, result: TrialResult) -> None:
