@@ -114,12 +114,8 @@ def _any_text() -> tuple[Callable[[str], str], str]:
 def _device() -> tuple[Callable[[str], str], str]:
     from sparsemod.costs.latency import DEVICES
 
-    def parse(text: str) -> str:
-        if text and text not in DEVICES:
-            raise ValueError
-        return text
-
-    return parse, "empty (use flops, bandwidth) or one of " + "|".join(DEVICES)
+    parse, expected = _optional_choice(*DEVICES)
+    return parse, expected.replace("empty", "empty (use flops, bandwidth)")
 
 
 def _ray_address() -> tuple[Callable[[str], str], str]:

@@ -17,35 +17,34 @@ Value = Union[int, float, str, bool]
 
 
 @dataclass(frozen=True)
-class Int:
+class _Range:
     name: str
-    low: int
-    high: int
+    low: float
+    high: float
     log: bool = False
+    kind = "float"
 
     def to_ax(self) -> RangeParameterConfig:
         from ax.api.configs import RangeParameterConfig
 
         return RangeParameterConfig(
-            name=self.name, parameter_type="int", bounds=(self.low, self.high),
+            name=self.name, parameter_type=self.kind, bounds=(self.low, self.high),
             scaling="log" if self.log else "linear",
         )
 
 
 @dataclass(frozen=True)
-class Float:
-    name: str
-    low: float
-    high: float
-    log: bool = False
+class Int(_Range):
+    """Integers low..high (inclusive)."""
 
-    def to_ax(self) -> RangeParameterConfig:
-        from ax.api.configs import RangeParameterConfig
+    low: int
+    high: int
+    kind = "int"
 
-        return RangeParameterConfig(
-            name=self.name, parameter_type="float", bounds=(self.low, self.high),
-            scaling="log" if self.log else "linear",
-        )
+
+@dataclass(frozen=True)
+class Float(_Range):
+    """Reals in [low, high]."""
 
 
 @dataclass(frozen=True)

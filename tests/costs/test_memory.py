@@ -5,6 +5,7 @@ from torch import nn
 
 from sparsemod.costs import working_memory
 from sparsemod.quantize import quantize
+from test_size import Recurrent
 
 
 def chain() -> nn.Module:
@@ -88,16 +89,6 @@ def test_best_order_runs_the_big_branch_before_making_the_small_tensor():
     # Best: big_up (x + up = 576), big_down (x + up + down = 832), small (x + down + s = 576),
     # add (768): 832.
     assert trace.best_order_peak() == 832
-
-
-class Recurrent(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.lstm, self.head = nn.LSTM(4, 8, batch_first=True), nn.Linear(8, 3)
-
-    def forward(self, x):
-        out, _ = self.lstm(x)
-        return self.head(out[:, -1])
 
 
 def test_recurrent_layer_holds_one_input_step_its_state_and_its_output():
