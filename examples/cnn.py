@@ -1,7 +1,9 @@
 """SpArSe-style CNN search space (Fedorov et al. 2019, Sec. 4) and its network builder.
 
-Blocks of conv layers (standard or depthwise-separable), each block ending in a 2x
-downsampling (max / average pooling or a strided last conv), then fully connected layers.
+Blocks of conv layers (standard or depthwise-separable, optionally with a 1x1 skip path
+around the block), each block ending in a 2x downsampling (max / average pooling or a
+strided last conv), then fully connected layers.  ``MORPHISMS`` lists the moves the
+morphism rounds may make on these parameters.
 Data: scikit-learn's bundled ``digits`` (default, no files), ``mnist`` (IDX files),
 ``cifar10`` and ``cifar2`` (CIFAR-10 python pickles) from ``data_dir``.
 """
@@ -10,9 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from sparsemod.data import DataBundle, DataError, load_cifar, load_digits, load_mnist
+from sparsemod.morphisms import add_skip, deepen, enlarge, step, switch, widen
 from sparsemod.space import Choice, Float, Int
 
 SPACE = [
@@ -23,6 +27,7 @@ SPACE = [
     Choice("kernel", (3, 5)),
     Choice("conv_type", ("standard", "separable")),
     Choice("downsample", ("max", "avg", "strided")),
+    Choice("skip", (False, True)),  # a 1x1 conv path around each block's conv layers
     Int("fc_layers", 0, 2),
     Int("fc_width", 8, 128, log=True),
     Float("dropout", 0.0, 0.5),
@@ -31,6 +36,16 @@ SPACE = [
 ]
 
 DATASETS = ("digits", "mnist", "cifar10", "cifar2")
+
+MORPHISMS = [
+    # function-preserving
+    deepen("layers", high=3), widen("filters", 1.5, high=64), enlarge("kernel", (3, 5)),
+    add_skip("skip"), deepen("fc_layers", high=2, minimum=1), widen("fc_width", 1.5, high=128),
+    # the original tool's parameter moves
+    step("blocks", +1, 1, 3), step("blocks", -1, 1, 3), step("layers", -1, 1, 3),
+    step("fc_layers", -1, 0, 2), step("fc_layers", +1, 0, 2),
+    switch("downsample", ("max", "avg", "strided")), switch("conv_type", ("standard", "separable")),
+]
 
 
 def load_data(dataset: str, data_dir: Path | None, seed: int) -> DataBundle:
@@ -57,17 +72,35 @@ def conv_layer(c_in: int, c_out: int, kernel: int, stride: int, separable: bool)
     return conv_bn_relu(c_in, c_in, kernel, stride, groups=c_in) + conv_bn_relu(c_in, c_out, 1)
 
 
+class Block(nn.Module):
+    """A block's conv layers, plus (``skip``) a strided-as-needed 1x1 conv path around them."""
+
+    def __init__(self, layers: list[nn.Module], skip: nn.Module | None):
+        super().__init__()
+        self.body = nn.Sequential(*layers)
+        self.skip = skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        return out + self.skip(x) if self.skip is not None else out
+
+
 def build(params: dict, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     channels, height, width = input_shape
     layers: list[nn.Module] = []
     c_in = channels
     for block in range(params["blocks"]):
         c_out = max(1, round(params["filters"] * params["growth"] ** block))
+        body, block_in = [], c_in
         for layer in range(params["layers"]):
             strided = params["downsample"] == "strided" and layer == params["layers"] - 1
-            layers += conv_layer(c_in, c_out, params["kernel"], 2 if strided else 1,
-                                 params["conv_type"] == "separable" and c_in > 1)
+            body += conv_layer(c_in, c_out, params["kernel"], 2 if strided else 1,
+                               params["conv_type"] == "separable" and c_in > 1)
             c_in = c_out
+        stride = 2 if params["downsample"] == "strided" else 1
+        skip = (nn.Sequential(nn.Conv2d(block_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+                if params.get("skip") else None)
+        layers.append(Block(body, skip))
         if params["downsample"] == "max":
             layers.append(nn.MaxPool2d(2))
         elif params["downsample"] == "avg":

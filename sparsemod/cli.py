@@ -104,8 +104,8 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     quiet_ax(train.debug)
     if not train.debug:
         warnings.filterwarnings("ignore")  # library deprecation chatter; debug shows it
-    if train.morphisms and train.r3 > 0:
-        print(f"warning: morphism rounds are not available in this version; the r3 = {train.r3} "
+    if train.morphisms and train.r3 > 0 and not problem.morphisms:
+        print(f"warning: {problem.source.name} defines no MORPHISMS: the r3 = {train.r3} morphism "
               "rounds are skipped", file=sys.stderr)
     client = load_client(results.folder / "experiment.json") if resume else make_client(train, problem)
     if settings.ray.enabled:
@@ -113,8 +113,9 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     else:
         executor = InProcessExecutor(problem, data, trial_config(settings))
     where = f"Ray ({settings.ray.address}, {executor.capacity} at once)" if settings.ray.enabled else "in-process"
+    morphs = f" + {train.r3}x{train.batch_size} morph" if train.morphisms and train.r3 and problem.morphisms else ""
     print(f"sparsemod: {'resuming ' if resume else ''}{train.r1} Sobol + {train.r2}x{train.batch_size} "
-          f"GP trials of {problem.source.name} on {train.dataset} ({where}); objectives "
+          f"GP{morphs} trials of {problem.source.name} on {train.dataset} ({where}); objectives "
           f"{', '.join(train.objective_names)}; results in {results.folder}")
     Search(train, problem, executor, results, client).run()
     front = results.pareto()

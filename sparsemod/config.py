@@ -202,6 +202,7 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("calibration_batches", _integer(1), "8"),
         _key("threads", _integer(1), "1"),
         _key("constraints", _constraints(), ""),
+        _key("candidates", _integer(1), "20"),
         _key("tolerance", _non_negative_real(), "0"),
         _key("patience", _integer(1), "5"),
     ),
@@ -265,6 +266,7 @@ class TrainSettings:
     calibration_batches: int  # training batches that calibrate static quantization
     threads: int  # torch threads per trial
     constraints: tuple[Constraint, ...]  # outcome constraints (Ax); the Pareto set obeys them
+    candidates: int  # morph children drawn per round, before the GP picks batch_size
     tolerance: float  # stop GP rounds when the hypervolume grew less than this (relative) ...
     patience: int  # ... over the last `patience` trials; tolerance 0: never stop early
 

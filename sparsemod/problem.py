@@ -8,6 +8,8 @@ An example is a Python file (a module under ``examples/`` or any path) that defi
     DATASETS: tuple[str, ...]      # optional: the names load_data accepts
     def prepare(data: DataBundle, params: dict, splitter: bool) -> DataBundle
                                    # optional: per-trial data (e.g. sequence windows)
+    MORPHISMS: list[sparsemod.morphisms.Morphism]
+                                   # optional: the moves morphism rounds may make
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Problem:
     load_data: Callable[[str, Path | None, int], DataBundle]
     datasets: tuple[str, ...] | None
     prepare: Callable[[DataBundle, dict, bool], DataBundle] | None = None
+    morphisms: tuple = ()  # sparsemod.morphisms.Morphism operators over this space
 
 
 def example_path(example: str) -> Path:
@@ -70,7 +73,8 @@ def load_problem(example: str | Path, splitter: bool = False) -> Problem:
     datasets = getattr(module, "DATASETS", None)
     space = module.search_space(splitter) if hasattr(module, "search_space") else module.SPACE
     return Problem(path, list(space), module.build, module.load_data,
-                   tuple(datasets) if datasets is not None else None, getattr(module, "prepare", None))
+                   tuple(datasets) if datasets is not None else None, getattr(module, "prepare", None),
+                   tuple(getattr(module, "MORPHISMS", ())))
 
 
 def _import(path: Path) -> ModuleType:

@@ -26,7 +26,7 @@ from sparsemod.config import OBJECTIVES, Constraint
 from sparsemod.pareto import pareto_mask
 from sparsemod.trial import TrialResult
 
-FIXED_COLUMNS = ("index", "arm", "phase")
+FIXED_COLUMNS = ("index", "arm", "phase", "parent", "operators")
 STATUS_COLUMNS = ("status", "reason", "train_seconds", "total_seconds")
 EXTRA_COLUMNS = ("float_error", "test_accuracy", "flops", "parameters", "measured_latency",
                  "working_memory_best_order", "flops_before", "parameters_before")
@@ -129,7 +129,9 @@ class ResultsFolder:
         job = result.job
         feasible = result.status == "completed" and all(
             c.satisfied(result.metrics[c.metric]) for c in self.constraints)
-        row = {"index": job.index, "arm": job.arm, "phase": job.phase, **job.params,
+        row = {"index": job.index, "arm": job.arm, "phase": job.phase,
+               "parent": job.inherit.arm if job.inherit else None,
+               "operators": " + ".join(job.inherit.operators) if job.inherit else None, **job.params,
                **result.metrics, "feasible": feasible if result.status == "completed" else None,
                **result.extras, "status": result.status,
                "reason": result.reason, "train_seconds": round(result.train_seconds, 3),

@@ -2,7 +2,10 @@
 
 1. ``sobol``: ``r1`` quasi-random trials, ``epochs1`` epochs each;
 2. ``gp``: ``r2`` rounds of ``batch_size`` trials from Ax's BoTorch model (multi-objective:
-   qLogNEHVI on the active objectives; one objective: qLogNEI), ``epochs2`` epochs each.
+   qLogNEHVI on the active objectives; one objective: qLogNEI), ``epochs2`` epochs each;
+3. ``morph``: ``r3`` rounds of ``batch_size`` children of Pareto parents, picked by the same
+   acquisition function among ``candidates`` morphs and attached to Ax, trained ``epochs3``
+   epochs from their parent's weights (:mod:`sparsemod.morphisms`).
 
 Each finished trial is told to Ax (completed with its four metrics, or failed with its
 reason) and recorded in the results folder before the next one is asked for.
@@ -10,9 +13,13 @@ reason) and recorded in the results folder before the next one is asked for.
 
 from __future__ import annotations
 
+import json
 import logging
+import random
 import time
 from dataclasses import dataclass
+
+import torch
 
 from ax.adapter.registry import Generators
 from ax.api.client import Client
@@ -24,13 +31,14 @@ from ax.generation_strategy.transition_criterion import MinTrials
 from sparsemod.config import OBJECTIVES, TrainSettings
 from sparsemod.executors import Executor
 from sparsemod.hypervolume import hypervolume
+from sparsemod.morphisms.round import draw_candidates, score
 from sparsemod.problem import Problem
 from sparsemod.progress import Progress
 from sparsemod.report import write_report
 from sparsemod.results import ResultsFolder
 from sparsemod.snapshot import save_client
 from sparsemod.space import to_ax
-from sparsemod.trial import TrialJob, TrialResult, trial_seed
+from sparsemod.trial import Inheritance, TrialJob, TrialResult, trial_seed
 
 
 @dataclass(frozen=True)
@@ -41,11 +49,15 @@ class Phase:
     batch: int  # trials asked for at once
 
 
-def phases(settings: TrainSettings) -> list[Phase]:
-    return [
+def phases(settings: TrainSettings, morphing: bool = True) -> list[Phase]:
+    """The planned phases; ``morphing`` False drops the morphism rounds."""
+    planned = [
         Phase("sobol", settings.r1, settings.epochs1, settings.r1),
         Phase("gp", settings.r2 * settings.batch_size, settings.epochs2, settings.batch_size),
     ]
+    if morphing and settings.morphisms and settings.r3:
+        planned.append(Phase("morph", settings.r3 * settings.batch_size, settings.epochs3, settings.batch_size))
+    return planned
 
 
 def generation_strategy(settings: TrainSettings) -> GenerationStrategy:
@@ -98,7 +110,7 @@ class Search:
         self.stop_reason: str | None = None
 
     def run(self) -> None:
-        plan = [phase for phase in phases(self.settings) if phase.trials > 0]
+        plan = [phase for phase in phases(self.settings, bool(self.problem.morphisms)) if phase.trials > 0]
         progress = Progress(sum(phase.trials for phase in plan), done=len(self.results.rows))
         interrupted = self._reconcile()
         try:
@@ -162,19 +174,55 @@ class Search:
         return None
 
     def _ask(self, phase: Phase, count: int) -> int:
-        asked = self.client.get_next_trials(max_trials=count)
+        if phase.name == "morph":
+            asked = self._attach_children(count)
+        else:
+            asked = self.client.get_next_trials(max_trials=count)
+            for index in asked:
+                trials_of(self.client)[index].update_run_metadata({"phase": phase.name})
         if not asked:
-            raise RuntimeError(f"Ax generated no trial in phase {phase.name}")
+            raise RuntimeError(f"no trial to run in phase {phase.name}")
         for index, params in asked.items():
-            trials_of(self.client)[index].update_run_metadata({"phase": phase.name})
             self.executor.submit(self._job(index, phase, params))
         self._save_experiment()  # asked trials are on disk before they run: resume re-runs them
         return len(asked)
 
+    def _attach_children(self, count: int) -> dict[int, dict]:
+        """Draw ``candidates`` children of the Pareto parents, attach the ``count`` the
+        acquisition function scores highest."""
+        parents = {arm: json.loads((self.results.models / arm / "params.json").read_text())
+                   for arm in self.results.pareto()["arm"] if (self.results.models / arm).exists()}
+        seen = [dict(t.arm.parameters) for t in trials_of(self.client).values()]
+        rng = random.Random(trial_seed(self.settings.seed, len(seen)))
+        candidates = draw_candidates(parents, self.problem.morphisms, self.problem.space,
+                                     self.settings.candidates, seen, rng)
+        if not candidates:
+            return {}
+        values = score(self.client, candidates)
+        ranked = [c for _, c in sorted(zip(values, range(len(candidates))), reverse=True)]
+        attached = {}
+        for position in ranked[:count]:
+            child = candidates[position]
+            index = self.client.attach_trial(parameters=child.params)
+            trials_of(self.client)[index].update_run_metadata(
+                {"phase": "morph", "parent": child.parent, "operators": list(child.operators)})
+            attached[index] = child.params
+        return attached
+
     def _job(self, index: int, phase: Phase, params: dict) -> TrialJob:
+        metadata = trials_of(self.client)[index].run_metadata
+        inheritance = None
+        parent_dir = self.results.models / str(metadata.get("parent", ""))
+        if metadata.get("parent") and parent_dir.is_dir():
+            structure = parent_dir / "structure.json"
+            inheritance = Inheritance(
+                metadata["parent"], json.loads((parent_dir / "params.json").read_text()),
+                torch.load(parent_dir / "model.pt", weights_only=True),
+                json.loads(structure.read_text()) if structure.exists() else None,
+                tuple(metadata.get("operators", ())))
         # Ax names the single arm of trial i "i_0"
         return TrialJob(index, f"{index}_0", phase.name, dict(params), phase.epochs,
-                        trial_seed(self.settings.seed, index))
+                        trial_seed(self.settings.seed, index), inheritance)
 
     def _phase_of(self, index: int) -> str:
         return trials_of(self.client)[index].run_metadata.get("phase", "")

@@ -21,13 +21,25 @@ from sparsemod import costs
 from sparsemod.costs.size import model_size
 from sparsemod.config import MorphNetSettings
 from sparsemod.data import DataBundle
-from sparsemod.morphnet import ResourceRegularizer, prune
+from sparsemod.morphisms import inherit
+from sparsemod.morphnet import ResourceRegularizer, apply_structure, prune
 from sparsemod.morphnet.tensorboard import StructureLog
 from sparsemod.problem import Problem
 from sparsemod.quantize import quantize
 from sparsemod.train import DEFAULT_BATCH_SIZE, accuracy, loader, train
 
 LATENCY_RUNS = 20
+
+
+@dataclass(frozen=True)
+class Inheritance:
+    """A morph child's parent: what rebuilds it, and the operators that made the child."""
+
+    arm: str
+    params: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    structure: dict[str, int] | None  # the parent's learned structure, if it was pruned
+    operators: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,7 @@ class TrialJob:
     params: dict[str, Any]
     epochs: int
     seed: int
+    inherit: Inheritance | None = None  # morph children start from their parent's weights
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,9 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
         model = problem.build(dict(job.params), data.input_shape, data.num_classes)
         stage = "shape check"
         example = check_runs(model, data.input_shape)
+        if job.inherit is not None:
+            stage = "inherit"
+            inherit(rebuild_parent(problem, data, job.inherit, example), model, example, job.seed)
         stage = "train"
         train_start = time.perf_counter()
         if trial_config.pruning is None:
@@ -141,6 +157,14 @@ def learn_structure(model: nn.Module, example: torch.Tensor, data: DataBundle, j
     if settings.finetune_epochs:
         train(small, data.train, job.params, settings.finetune_epochs, job.seed + 1, data.collate_fn)
     return small, structure
+
+
+def rebuild_parent(problem: Problem, data: DataBundle, parent: Inheritance, example: torch.Tensor) -> nn.Module:
+    model = problem.build(dict(parent.params), data.input_shape, data.num_classes).eval()
+    if parent.structure is not None:
+        model = apply_structure(model, example, parent.structure)
+    model.load_state_dict(parent.state_dict)
+    return model.eval()
 
 
 def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:

@@ -19,7 +19,8 @@ from sparsemod.results import atomic_write_text
 
 LABELS = {"error": ("error", 100, "%"), "model_size": ("model size", 1 / 1024, "KB"),
           "working_memory": ("working memory", 1 / 1024, "KB"), "latency": ("latency", 1000, "ms")}
-STATUS_COLUMNS = {"index", "arm", "phase", "status", "reason", "train_seconds", "total_seconds", "feasible"}
+STATUS_COLUMNS = {"index", "arm", "phase", "parent", "operators", "status", "reason", "train_seconds",
+                  "total_seconds", "feasible"}
 
 SCRIPT = """
 const data = JSON.parse(document.getElementById('data').textContent);

@@ -32,7 +32,7 @@ def test_a_pruned_trial_shrinks_flops_and_reports_before_and_after(tmp_path):
     assert result.extras["flops"] < 0.7 * result.extras["flops_before"]
     assert result.extras["parameters"] < result.extras["parameters_before"]
     assert result.metrics["error"] < 0.15
-    assert set(result.structure) >= {"0", "3"} and result.structure["0"] < 16
+    assert set(result.structure) >= {"0.body.0", "0.body.3"} and result.structure["0.body.0"] < 16
     assert any((tmp_path / "0_0").iterdir())  # TensorBoard event file
 
 

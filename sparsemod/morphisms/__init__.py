@@ -1,0 +1,6 @@
+"""Network morphisms: operators on a search space's parameters, and weight inheritance."""
+
+from sparsemod.morphisms.inherit import inherit
+from sparsemod.morphisms.operators import Morphism, add_skip, deepen, enlarge, step, switch, widen
+
+__all__ = ["Morphism", "add_skip", "deepen", "enlarge", "inherit", "step", "switch", "widen"]

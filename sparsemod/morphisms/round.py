@@ -1,0 +1,68 @@
+"""A morphism round (SpArSe's third phase): children of Pareto parents, chosen by the GP.
+
+K candidates are drawn (a random Pareto parent, one or two random operators applied to its
+parameters); each is scored by the acquisition function Ax's fitted BoTorch model would
+optimise next (qLogNEHVI for several objectives, qLogNEI for one) at the candidate's
+parameters — not by the original tool's "smallest norm of the predicted means" — and the
+best ``count`` become Ax trials, trained from their parent's weights.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+from ax.api.client import Client
+from ax.core.observation import ObservationFeatures
+
+from sparsemod.morphisms.operators import Morphism
+from sparsemod.space import Choice, Fixed, Float, Int, Parameter
+
+
+@dataclass(frozen=True)
+class Candidate:
+    parent: str  # the parent's arm
+    params: dict
+    operators: tuple[str, ...]
+
+
+def in_space(params: dict, space: Sequence[Parameter]) -> bool:
+    for p in space:
+        value = params.get(p.name)
+        if isinstance(p, (Int, Float)) and not p.low <= value <= p.high:
+            return False
+        if isinstance(p, Choice) and value not in p.values:
+            return False
+        if isinstance(p, Fixed) and value != p.value:
+            return False
+    return True
+
+
+def draw_candidates(parents: dict[str, dict], morphisms: Sequence[Morphism], space: Sequence[Parameter],
+                    count: int, seen: list[dict], rng: random.Random) -> list[Candidate]:
+    """Up to ``count`` distinct children in the search space, new to the experiment."""
+    found: list[Candidate] = []
+    for _ in range(count * 20):
+        if len(found) == count or not parents:
+            break
+        arm = rng.choice(sorted(parents))
+        params, applied = dict(parents[arm]), []
+        for morphism in rng.sample(list(morphisms), k=min(len(morphisms), rng.choice((1, 2)))):
+            child = morphism(params)
+            if child is not None:
+                params, applied = child, applied + [morphism.name]
+        if applied and in_space(params, space) and params not in seen \
+                and all(c.params != params for c in found):
+            found.append(Candidate(arm, params, tuple(applied)))
+    return found
+
+
+def score(client: Client, candidates: Sequence[Candidate]) -> list[float]:
+    """The acquisition value of each candidate under the current model (Ax's BoTorch node)."""
+    strategy = client._generation_strategy  # the Client exposes no acquisition evaluation
+    adapter = strategy.fit(experiment=client._experiment)
+    if adapter is None or not hasattr(adapter, "evaluate_acquisition_function"):
+        raise RuntimeError("no fitted BoTorch model to score morphism candidates")
+    features = [ObservationFeatures(parameters=dict(c.params)) for c in candidates]
+    return [float(v) for v in adapter.evaluate_acquisition_function(features)]

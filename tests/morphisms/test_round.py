@@ -1,0 +1,40 @@
+"""Morphism rounds in a real search: Pareto parents, GP-picked children, inherited weights."""
+
+import pandas as pd
+
+from conftest import write_config
+from sparsemod.cli import main
+from sparsemod.snapshot import load_client
+
+
+def test_morph_rounds_attach_children_of_pareto_parents(tmp_path):
+    config = write_config(tmp_path, train={"r1": "4", "r2": "1", "r3": "2", "morphisms": "true",
+                                           "epochs1": "3", "epochs2": "3", "epochs3": "2",
+                                           "candidates": "8"})
+    assert main(["--config", str(config)]) == 0
+    results = tmp_path / "results" / "run"
+    trials = pd.read_csv(results / "trials.csv")
+    morph = trials[trials["phase"] == "morph"]
+    assert len(morph) == 4 and list(trials["phase"]).count("gp") == 2
+    assert morph["parent"].notna().all() and morph["operators"].notna().all()
+    earlier = trials[trials["phase"] != "morph"].set_index("arm")
+    assert set(morph["parent"]) <= set(earlier.index)  # parents are earlier trials
+    experiment = load_client(results / "experiment.json")._experiment
+    for _, row in morph.iterrows():
+        metadata = experiment.trials[row["index"]].run_metadata
+        assert metadata["phase"] == "morph" and metadata["parent"] == row["parent"]
+        assert experiment.trials[row["index"]].status.is_completed or row["status"] == "failed"
+
+
+def test_examples_without_morphisms_skip_the_rounds_with_a_warning(tmp_path, capsys):
+    config = write_config(tmp_path, train={"example": "sequence", "dataset": "synthetic", "r1": "2",
+                                           "r2": "0", "r3": "2", "morphisms": "true"})
+    assert main(["--config", str(config)]) == 0
+    assert "defines no MORPHISMS: the r3 = 2 morphism rounds are skipped" in capsys.readouterr().err
+    assert len(pd.read_csv(tmp_path / "results" / "run" / "trials.csv")) == 2
+
+
+def test_morphisms_false_skips_them(tmp_path):
+    config = write_config(tmp_path, train={"r1": "2", "r2": "0", "r3": "2", "morphisms": "false"})
+    assert main(["--config", str(config)]) == 0
+    assert "morph" not in set(pd.read_csv(tmp_path / "results" / "run" / "trials.csv")["phase"])
