@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from search_quality import EXAMPLE, OBJECTIVES, REFERENCE  # noqa: E402
+from search_quality import OBJECTIVES, REFERENCE, write_setup  # noqa: E402
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
 from sparsemod.hypervolume import hypervolume  # noqa: E402
@@ -47,43 +47,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "mnist_cnn.py").write_text(EXAMPLE.format(examples=str(REPO / "examples"), limit=args.limit)
-                                             .replace("from cnn import SPACE, build",
-                                                      "from cnn import SPACE, build, MORPHISMS"))
-        config = folder / "config.ini"
-        config.write_text(f"""[DEFAULT]
-train = true
-[TRAIN]
-r1 = {args.r1}
-r2 = {args.r2}
-r3 = {args.r3}
-batch_size = 2
-epochs1 = {args.epochs}
-epochs2 = {args.epochs}
-epochs3 = {args.epochs}
-objectives = 3
-flops = 1e9
-quant_scheme = post
-morphisms = true
-pruning = false
-splitter = false
-example = {folder / 'mnist_cnn.py'}
-dataset = mnist
-data_dir = {args.data_dir}
-seed = {args.seed}
-name = run
-root = {folder}
-debug = false
-[TEST]
-name = run
-root = {folder}
-arm =
-epochs = 1
-pruning = false
-splitter = false
-quant_scheme = post
-objectives = 3
-""")
+        config = write_setup(folder, args, args.seed, "run", args.r1, args.r2, args.r3)
         with contextlib.redirect_stdout(io.StringIO()):
             assert sparsemod_main(["--config", str(config)]) == 0
         trials = pd.read_csv(folder / "run" / "trials.csv").sort_values("index")
@@ -107,9 +71,9 @@ objectives = 3
     after = hv(trials)
     print(f"MNIST {args.limit} training images, {args.epochs} epochs per trial, "
           f"r1={args.r1}, r2={args.r2}x2, r3={args.r3}x2, seed {args.seed}")
-    for _, row in morph.iterrows():
-        print(f"  child {row['arm']} of {row['parent']} ({row['operators']}): "
-              f"inherited error {100 * row['error']:.2f}%")
+    for (_, row), fresh in zip(morph.iterrows(), scratch):
+        print(f"  child {row['arm']} of {row['parent']} ({row['operators']}): validation error "
+              f"inherited {100 * row['error']:.2f}%, from scratch {100 * fresh:.2f}%")
     print(f"morph children: mean validation error inherited {100 * morph['error'].mean():.2f}% "
           f"vs from scratch {100 * np.nanmean(scratch):.2f}% ({len(morph)} children)")
     print(f"hypervolume after Sobol + GP {before:.4f}; after the morphism rounds too {after:.4f} "

@@ -47,7 +47,7 @@ BUDGET_MEMORY, BUDGET_SIZE = 2048, 2867
 EXAMPLE = '''
 import sys
 sys.path.insert(0, {examples!r})
-from cnn import SPACE, build
+from cnn import MORPHISMS, SPACE, build
 from sparsemod.data import load_mnist
 from torch.utils.data import Subset
 
@@ -59,7 +59,8 @@ def load_data(dataset, data_dir, seed):
 '''
 
 
-def write_setup(folder: Path, args, seed: int, name: str, r1: int, r2: int) -> Path:
+def write_setup(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int = 0) -> Path:
+    """The example file and a config.ini for one run (``r3`` > 0: with morphism rounds)."""
     example = folder / "mnist_cnn.py"
     example.write_text(EXAMPLE.format(examples=str(REPO / "examples"), limit=args.limit))
     config = folder / f"{name}.ini"
@@ -68,15 +69,15 @@ train = true
 [TRAIN]
 r1 = {r1}
 r2 = {r2}
-r3 = 0
+r3 = {r3}
 batch_size = 2
 epochs1 = {args.epochs}
 epochs2 = {args.epochs}
-epochs3 = 1
+epochs3 = {args.epochs}
 objectives = 3
 flops = 1e9
 quant_scheme = post
-morphisms = false
+morphisms = {"true" if r3 else "false"}
 pruning = false
 splitter = false
 example = {example}

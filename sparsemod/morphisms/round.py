@@ -1,7 +1,8 @@
 """A morphism round (SpArSe's third phase): children of Pareto parents, chosen by the GP.
 
 K candidates are drawn (a random Pareto parent, one or two random operators applied to its
-parameters); each is scored by the acquisition function Ax's fitted BoTorch model would
+parameters, a function-preserving one first three times in four: they keep what the
+parent learned, plain moves mostly explore); each is scored by the acquisition function Ax's fitted BoTorch model would
 optimise next (qLogNEHVI for several objectives, qLogNEI for one) at the candidate's
 parameters — not by the original tool's "smallest norm of the predicted means" — and the
 best ``count`` become Ax trials, trained from their parent's weights.
@@ -18,6 +19,9 @@ from ax.core.observation import ObservationFeatures
 
 from sparsemod.morphisms.operators import Morphism
 from sparsemod.space import Choice, Fixed, Float, Int, Parameter
+
+
+PRESERVING_FIRST = 0.75
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,10 @@ def draw_candidates(parents: dict[str, dict], morphisms: Sequence[Morphism], spa
             break
         arm = rng.choice(sorted(parents))
         params, applied = dict(parents[arm]), []
-        for morphism in rng.sample(list(morphisms), k=min(len(morphisms), rng.choice((1, 2)))):
+        preserving = [m for m in morphisms if m.preserves]
+        first = rng.choice(preserving if preserving and rng.random() < PRESERVING_FIRST else list(morphisms))
+        chain = [first] + ([rng.choice(list(morphisms))] if rng.random() < 0.5 else [])
+        for morphism in chain:
             child = morphism(params)
             if child is not None:
                 params, applied = child, applied + [morphism.name]
