@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm
 
 from ax.adapter.registry import Generators
 from ax.api.client import Client
@@ -136,6 +137,8 @@ class Search:
             if asked < phase.trials and free > 0 and self.stop_reason is None:
                 count = phase.batch if self.executor.pending == 0 else free
                 asked += self._ask(phase, min(count, phase.trials - asked))
+                if self.stop_reason:
+                    progress.message(f"stopping the {phase.name} phase early: {self.stop_reason}")
                 continue
             if not self.executor.pending:
                 break  # stopped early, nothing running
@@ -176,6 +179,9 @@ class Search:
     def _ask(self, phase: Phase, count: int) -> int:
         if phase.name == "morph":
             asked = self._attach_children(count)
+            if not asked:
+                self.stop_reason = "no new child of the Pareto parents lies in the search space"
+                return 0
         else:
             asked = self.client.get_next_trials(max_trials=count)
             for index in asked:
@@ -198,7 +204,12 @@ class Search:
                                      self.settings.candidates, seen, rng)
         if not candidates:
             return {}
-        values = score(self.client, candidates)
+        try:
+            values = score(self.client, candidates)
+        except Exception as error:  # e.g. no completed trial to fit the GP to: draw order
+            tqdm.write(f"warning: morph candidates not scored ({type(error).__name__}: {error}); "
+                       "taking them in the order drawn")
+            values = [-float(i) for i in range(len(candidates))]
         ranked = [c for _, c in sorted(zip(values, range(len(candidates))), reverse=True)]
         attached = {}
         for position in ranked[:count]:

@@ -38,3 +38,29 @@ def test_morphisms_false_skips_them(tmp_path):
     config = write_config(tmp_path, train={"r1": "2", "r2": "0", "r3": "2", "morphisms": "false"})
     assert main(["--config", str(config)]) == 0
     assert "morph" not in set(pd.read_csv(tmp_path / "results" / "run" / "trials.csv")["phase"])
+
+
+def test_a_round_without_new_children_stops_the_phase_with_its_reason(tmp_path, capsys):
+    # a space where every morphism is at its bound: no child can be drawn
+    example = tmp_path / "fixed.py"
+    example.write_text('''
+from torch import nn
+from sparsemod.data import load_digits
+from sparsemod.morphisms import deepen
+from sparsemod.space import Int
+
+SPACE = [Int("width", 4, 5)]
+MORPHISMS = [deepen("width", high=1)]
+
+def build(params, input_shape, num_classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, params["width"]), nn.ReLU(),
+                         nn.Linear(params["width"], num_classes))
+
+def load_data(dataset, data_dir, seed):
+    return load_digits(seed)
+''')
+    config = write_config(tmp_path, train={"example": str(example), "r1": "2", "r2": "0", "r3": "2",
+                                           "morphisms": "true"})
+    assert main(["--config", str(config)]) == 0
+    assert "stopping the morph phase early: no new child" in capsys.readouterr().out
+    assert "stopped early: no new child" in (tmp_path / "results" / "run" / "time.txt").read_text()
