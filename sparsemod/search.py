@@ -147,19 +147,18 @@ class Search:
             self.phase_seconds[phase.name] = time.perf_counter() - phase_start
             self._write_times("running")
 
-    def hypervolume_history(self) -> list[float]:
-        """Hypervolume of the feasible completed trials after each trial, all objectives
-        scaled by a reference point fixed by the Sobol trials (1.1 x their worst values)."""
+    def hypervolume_after(self, trials: int) -> float:
+        """Hypervolume of the feasible completed trials among the first ``trials``, every
+        objective scaled by a reference fixed by the Sobol trials (1.1 x their worst)."""
         table = self.results.table()
         objectives = list(self.settings.objective_names)
         sobol = table[(table["phase"] == "sobol") & (table["status"] == "completed")]
         if sobol.empty:
-            return []
+            return 0.0
         reference = 1.1 * sobol[objectives].to_numpy(dtype=float).max(axis=0) + 1e-12
-        usable = (table["status"] == "completed") & self.results.feasible_mask(table)
-        values = table[objectives].to_numpy(dtype=float)
-        return [hypervolume(values[: i + 1][usable.to_numpy()[: i + 1]], reference)
-                for i in range(len(table))]
+        usable = ((table["status"] == "completed") & self.results.feasible_mask(table)).to_numpy()
+        values = table[objectives].to_numpy(dtype=float)[:trials]
+        return hypervolume(values[usable[:trials]], reference)
 
     def _stagnation(self, phase: Phase) -> str | None:
         """The reason to stop, when the hypervolume grew by less than ``tolerance`` (relative)
@@ -168,8 +167,8 @@ class Search:
         in_phase = sum(1 for row in self.results.rows if row["phase"] == phase.name)
         if settings.tolerance <= 0 or in_phase < settings.patience:
             return None
-        history = self.hypervolume_history()
-        before, now = history[-1 - settings.patience], history[-1]
+        done = len(self.results.rows)  # two hypervolumes, not one per trial so far
+        before, now = self.hypervolume_after(done - settings.patience), self.hypervolume_after(done)
         growth = (now - before) / before if before > 0 else (float("inf") if now > 0 else 0.0)
         if growth < settings.tolerance:
             return (f"hypervolume grew {100 * growth:.3g}% over the last {settings.patience} "
