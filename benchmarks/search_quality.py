@@ -4,16 +4,21 @@ Same trial function (examples/cnn.py space, int8 post-training quantization, fix
 same data (MNIST's 10k test file, seeded 8k / 1k / 1k split), same budget and objectives
 (error, model size, working memory), for:
 
-- sparsemod: Sobol, then GP rounds (qLogNEHVI) — `python main.py`'s loop;
+- sparsemod: Sobol, then GP rounds (qLogNEHVI), then network-morphism rounds — the loop of
+  `python main.py` (a quarter of the budget Sobol, the rest split between GP and morphisms);
 - random: Ax Sobol only (r1 = budget);
 - Optuna: NSGA-II (population 10) driving the same trial function.
+
+The (method, seed) runs are independent: `--jobs` of them run side by side, one torch thread
+each (every trial uses one thread, as in `python main.py`'s default), so a 2-core machine
+does the full plan in under an hour.
 
 Prints, per method and seed, the hypervolume against one common reference point (every
 objective divided by its reference: error 1.0, model size 64 KiB, working memory 64 KiB;
 HV computed by BoTorch), the ratios sparsemod / random and sparsemod / Optuna, and the best
 accuracy under SpArSe's MNIST budget (working memory <= 2 KB, model size <= 2.8 KB).
 
-    python benchmarks/search_quality.py [--quick] [--trials 40] [--seeds 3] [--epochs 2]
+    python benchmarks/search_quality.py [--quick] [--trials 40] [--seeds 3] [--epochs 2] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import multiprocessing
 import sys
 import tempfile
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -100,8 +107,8 @@ objectives = 3
     return config
 
 
-def run_ax(folder: Path, args, seed: int, name: str, r1: int, r2: int) -> pd.DataFrame:
-    config = write_setup(folder, args, seed, name, r1, r2)
+def run_ax(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int = 0) -> pd.DataFrame:
+    config = write_setup(folder, args, seed, name, r1, r2, r3)
     with contextlib.redirect_stdout(io.StringIO()):
         assert sparsemod_main(["--config", str(config)]) == 0
     return pd.read_csv(folder / name / "trials.csv")
@@ -149,6 +156,33 @@ def score(trials: pd.DataFrame) -> tuple[float, float]:
     return hv, best
 
 
+def rounds(trials: int) -> tuple[int, int, int]:
+    """sparsemod's budget: (Sobol trials, GP rounds, morphism rounds) of 2 trials per round."""
+    sobol = max(4, trials // 4)
+    gp = (trials - sobol + 3) // 4
+    return sobol, gp, (trials - sobol - 2 * gp) // 2
+
+
+def run(method: str, seed: int, args) -> dict:
+    """One (method, seed) run in its own folder; its row of the table."""
+    import torch
+
+    torch.set_num_threads(1)  # Ax's GP fits too: the runs side by side share the cores
+    warnings.filterwarnings("ignore")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if method == "sparsemod":
+            trials = run_ax(folder, args, seed, "sparsemod", *rounds(args.trials))
+        elif method == "random":
+            trials = run_ax(folder, args, seed, "random", args.trials, 0)
+        else:
+            trials = run_optuna(folder, args, seed)
+    hv, best = score(trials)
+    return {"method": method, "seed": seed, "trials": len(trials), "hypervolume": hv,
+            "best_acc_in_budget": best, "seconds": time.perf_counter() - start}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="12 trials, 1 seed, 1 epoch, 2k images")
@@ -156,34 +190,36 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="training images (default all 8k)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs side by side (one thread each)")
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
     args = parser.parse_args()
     if args.quick:
         args.trials, args.seeds, args.epochs, args.limit = 12, 1, 1, 2000
-    warnings.filterwarnings("ignore")
-    sobol = max(4, args.trials // 4)
+    sobol, gp, morph = rounds(args.trials)
+    print(f"{args.trials} trials x {args.seeds} seeds, {args.epochs} epochs, "
+          f"{args.limit or 8000} MNIST training images, {args.jobs} runs at a time; sparsemod = "
+          f"{sobol} Sobol + {gp} GP + {morph} morphism rounds of 2", flush=True)
+    start = time.perf_counter()
     table = []
-    for seed in range(args.seeds):
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            for method, run in (
-                ("sparsemod", lambda: run_ax(folder, args, seed, "sparsemod", sobol, (args.trials - sobol) // 2)),
-                ("random", lambda: run_ax(folder, args, seed, "random", args.trials, 0)),
-                ("optuna", lambda: run_optuna(folder, args, seed)),
-            ):
-                start = time.perf_counter()
-                hv, best = score(run())
-                table.append({"method": method, "seed": seed, "hypervolume": hv,
-                              "best_acc_in_budget": best, "seconds": time.perf_counter() - start})
-                print(f"seed {seed} {method:9s} HV {hv:.4f}  best accuracy in budget "
-                      f"{100 * best:.2f}%  ({table[-1]['seconds']:.0f} s)", flush=True)
+    runs = [(method, seed) for seed in range(args.seeds) for method in ("sparsemod", "random", "optuna")]
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for future in as_completed([pool.submit(run, method, seed, args) for method, seed in runs]):
+            row = future.result()
+            table.append(row)
+            print(f"seed {row['seed']} {row['method']:9s} HV {row['hypervolume']:.4f}  best accuracy "
+                  f"in budget {100 * row['best_acc_in_budget']:.2f}%  ({row['trials']} trials, "
+                  f"{row['seconds']:.0f} s)", flush=True)
     frame = pd.DataFrame(table)
+    print("\nhypervolume per seed (reference point " f"{REFERENCE.tolist()}):")
+    print(frame.pivot(index="seed", columns="method", values="hypervolume").to_string(float_format=lambda v: f"{v:.4f}"))
+    print("\nbest accuracy within working memory <= 2 KB and model size <= 2.8 KB per seed:")
+    print(frame.pivot(index="seed", columns="method", values="best_acc_in_budget").to_string(float_format=lambda v: f"{v:.4f}"))
     means = frame.groupby("method")[["hypervolume", "best_acc_in_budget", "seconds"]].mean()
-    print(f"\n{args.trials} trials x {args.seeds} seeds, {args.epochs} epochs, "
-          f"{args.limit or 8000} MNIST training images; reference point {REFERENCE.tolist()}")
+    print("\nmeans:")
     print(means.to_string(float_format=lambda v: f"{v:.4f}"))
     print(f"HV ratio sparsemod / random = {means.loc['sparsemod', 'hypervolume'] / means.loc['random', 'hypervolume']:.3f}")
     print(f"HV ratio sparsemod / Optuna = {means.loc['sparsemod', 'hypervolume'] / means.loc['optuna', 'hypervolume']:.3f}")
+    print(f"wall time {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":
