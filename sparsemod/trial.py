@@ -21,7 +21,7 @@ from sparsemod import costs
 from sparsemod.costs.size import model_size
 from sparsemod.config import MorphNetSettings
 from sparsemod.data import DataBundle
-from sparsemod.morphisms import inherit
+from sparsemod.morphisms import inherit, layer_widths
 from sparsemod.morphnet import ResourceRegularizer, apply_structure, prune
 from sparsemod.morphnet.tensorboard import StructureLog
 from sparsemod.problem import Problem
@@ -102,7 +102,8 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
         example = check_runs(model, data.input_shape)
         if job.inherit is not None:
             stage = "inherit"
-            inherit(rebuild_parent(problem, data, job.inherit, example), model, example, job.seed)
+            parent, parent_widths = rebuild_parent(problem, data, job.inherit, example)
+            inherit(parent, model, example, job.seed, parent_widths)
         stage = "train"
         train_start = time.perf_counter()
         if trial_config.pruning is None:
@@ -159,12 +160,15 @@ def learn_structure(model: nn.Module, example: torch.Tensor, data: DataBundle, j
     return small, structure
 
 
-def rebuild_parent(problem: Problem, data: DataBundle, parent: Inheritance, example: torch.Tensor) -> nn.Module:
+def rebuild_parent(problem: Problem, data: DataBundle, parent: Inheritance,
+                   example: torch.Tensor) -> tuple[nn.Module, dict[str, tuple[int, int]]]:
+    """The trained parent, and its layer widths as its parameters build it (before pruning)."""
     model = problem.build(dict(parent.params), data.input_shape, data.num_classes).eval()
+    widths = layer_widths(model)
     if parent.structure is not None:
         model = apply_structure(model, example, parent.structure)
     model.load_state_dict(parent.state_dict)
-    return model.eval()
+    return model.eval(), widths
 
 
 def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:

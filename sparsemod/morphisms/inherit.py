@@ -2,7 +2,9 @@
 parameters.
 
 1. Layers (conv, linear, batch norm) of both networks are listed in execution order and
-   aligned (longest common subsequence of layer kinds: type, stride, depthwise, skip path).
+   aligned (longest common subsequence of layer kinds: type, stride, depthwise, skip path;
+   ties go to pairs whose widths agree, compared on the parent as its parameters build it,
+   because MorphNet-pruned widths say nothing about which child layer is which).
    Unmatched child layers are *inserted* ones.
 2. Every child channel gets a *label*: the parent channel it stands for.  A matched layer's
    first channels are the parent's; extra ones replicate random parent channels (Net2Wider);
@@ -74,18 +76,23 @@ def _shape(module: nn.Module) -> tuple[int, int]:
     return module.num_features, module.num_features
 
 
-def _align(parent: list[nn.Module], child: list[nn.Module], kinds_p: list[tuple],
+def layer_widths(model: nn.Module) -> dict[str, tuple[int, int]]:
+    """(inputs, outputs) of every conv, linear and batch-norm layer, by module name."""
+    return {name: _shape(module) for name, module in model.named_modules() if isinstance(module, PARAMETRIC)}
+
+
+def _align(shapes_p: list[tuple[int, int]], shapes_c: list[tuple[int, int]], kinds_p: list[tuple],
            kinds_c: list[tuple]) -> dict[int, int]:
     """child index -> parent index: the order-keeping matching of layers of one kind with the
-    most pairs, ties going to pairs whose channel counts agree (so a deepened block keeps
-    its old layers matched and the new one inserted)."""
+    most pairs, ties going to pairs whose widths agree (so a deepened block keeps its old
+    layers matched and the new one inserted)."""
     def gain(i: int, j: int) -> int:
         if kinds_p[i] != kinds_c[j]:
             return -1
-        same_in, same_out = (a == b for a, b in zip(_shape(parent[i]), _shape(child[j])))
+        same_in, same_out = (a == b for a, b in zip(shapes_p[i], shapes_c[j]))
         return 4 + same_in + same_out
 
-    n, m = len(parent), len(child)
+    n, m = len(shapes_p), len(shapes_c)
     best = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
         for j in range(m - 1, -1, -1):
@@ -122,12 +129,18 @@ def _resize_kernel(weight: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return out
 
 
-def inherit(parent: nn.Module, child: nn.Module, example_input: torch.Tensor, seed: int = 0) -> None:
-    """Fill ``child``'s weights from ``parent`` (see the module docstring); in place."""
+def inherit(parent: nn.Module, child: nn.Module, example_input: torch.Tensor, seed: int = 0,
+            parent_widths: dict[str, tuple[int, int]] | None = None) -> None:
+    """Fill ``child``'s weights from ``parent`` (see the module docstring); in place.
+
+    ``parent_widths``: for a pruned parent, :func:`layer_widths` of the parent as its
+    parameters build it, before pruning (layers are matched on these).
+    """
     parent_modules, child_modules = dict(parent.named_modules()), dict(child.named_modules())
+    widths = {**layer_widths(parent), **(parent_widths or {})}
     (parent_names, parent_sizes), (child_names, child_sizes) = (
         _ordered_layers(parent, example_input), _ordered_layers(child, example_input))
-    pairs = _align([parent_modules[n] for n in parent_names], [child_modules[n] for n in child_names],
+    pairs = _align([widths[n] for n in parent_names], [_shape(child_modules[n]) for n in child_names],
                    [_kind(n, parent_modules[n], parent_sizes[n]) for n in parent_names],
                    [_kind(n, child_modules[n], child_sizes[n]) for n in child_names])
     match = {child_names[j]: parent_names[i] for j, i in pairs.items()}

@@ -9,8 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from sparsemod.morphisms import add_skip, deepen, enlarge, inherit, step, switch, widen
+from sparsemod.morphisms import add_skip, deepen, enlarge, inherit, layer_widths, step, switch, widen
 from sparsemod.morphisms.round import Candidate, draw_candidates, in_space
+from sparsemod.morphnet import apply_structure
+from sparsemod.morphnet.groups import ChannelGraph
 from sparsemod.problem import load_problem
 
 PROBLEM = load_problem("cnn")
@@ -87,3 +89,23 @@ def test_candidates_are_new_distinct_and_in_the_space():
     assert all(isinstance(c, Candidate) and c.parent in parents and c.operators for c in found)
     assert all(in_space(c.params, PROBLEM.space) and c.params != BASE for c in found)
     assert len({tuple(sorted(c.params.items())) for c in found}) == len(found)
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("operator", sorted(PRESERVING))
+def test_function_preserving_from_a_pruned_parent(operator, architecture):
+    """A MorphNet-pruned parent (fewer channels than its parameters say) still passes its
+    function on: the child is built at the morphed parameters' widths and the channels the
+    parent lost are replicas of those it kept."""
+    parent_params = ARCHITECTURES[architecture]
+    child_params = PRESERVING[operator](parent_params)
+    if child_params is None:
+        pytest.skip(f"{operator} does not apply to {architecture}")
+    parent = trained_like(parent_params)
+    widths = layer_widths(parent)
+    structure = {group.root: max(1, group.size // 2) for group in ChannelGraph(parent, X[:1]).groups}
+    parent = apply_structure(parent, X[:1], structure).eval()
+    assert layer_widths(parent) != widths
+    child = PROBLEM.build(child_params, (1, 8, 8), 10).eval()
+    inherit(parent, child, X[:1], parent_widths=widths)
+    assert torch.allclose(child(X), parent(X), atol=1e-4)

@@ -11,7 +11,7 @@ from sparsemod.cli import main
 from sparsemod.data import load_digits
 from sparsemod.problem import load_problem
 from sparsemod.results import load_model
-from sparsemod.trial import TrialConfig, TrialJob, run_trial
+from sparsemod.trial import Inheritance, TrialConfig, TrialJob, run_trial
 from sparsemod.config import MorphNetSettings
 from sparsemod.costs import Device, flops_per_layer
 
@@ -61,3 +61,16 @@ def test_search_with_pruning_keeps_structure_and_rebuilds_pareto_models(tmp_path
         row = completed[completed["arm"] == arm].iloc[0]
         assert sum(flops_per_layer(model, example).values()) == row["flops"]
         assert all(isinstance(v, int) for v in structure.values())
+
+
+def test_a_morph_child_of_a_pruned_parent_starts_with_its_function():
+    data, problem = load_digits(0), load_problem("cnn")
+    parent = run_trial(TrialJob(0, "0_0", "sobol", PARAMS, 8, 0), problem, data, config(2.0))
+    assert parent.status == "completed", parent.reason
+    assert parent.structure["0.body.0"] < PARAMS["filters"]
+    child_params = {**PARAMS, "fc_layers": 2}  # deepen: a new identity layer after the pruned one
+    inheritance = Inheritance("0_0", PARAMS, parent.state_dict, parent.structure, ("deepen fc_layers",))
+    plain = TrialConfig("post", 4, Device(1e9), 1, False)
+    child = run_trial(TrialJob(1, "1_0", "morph", child_params, 0, 1, inheritance), problem, data, plain)
+    assert child.status == "completed", child.reason
+    assert abs(child.metrics["error"] - parent.metrics["error"]) < 0.015  # untrained: the parent's function
