@@ -23,21 +23,27 @@ def rows(path) -> int:
         return 0
 
 
+def kill_after(config, results, recorded: int, planned: int) -> pd.DataFrame:
+    """Run main.py on ``config``, SIGKILL it once ``recorded`` trials are in trials.csv."""
+    process = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--config", str(config)],
+                               cwd=config.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while rows(results / "trials.csv") < recorded and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    before = pd.read_csv(results / "trials.csv")
+    assert recorded <= len(before) < planned, "the kill came too late to test resume"
+    return before
+
+
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("resume")
     config = write_config(folder, train={"r1": "4", "r2": "2", "batch_size": "2", "epochs1": "2",
                                          "epochs2": "2"})
     results = folder / "results" / "run"
-    process = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--config", str(config)],
-                               cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while rows(results / "trials.csv") < 2 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    before = pd.read_csv(results / "trials.csv")
-    assert 2 <= len(before) < 8, "the kill came too late to test resume"
+    before = kill_after(config, results, 2, 8)
     refused = main(["--config", str(config)])  # without --resume: never overwritten
     assert main(["--config", str(config), "--resume"]) == 0
     return before, results, refused
@@ -86,3 +92,23 @@ def test_resume_without_a_search_is_a_clear_error(tmp_path, capsys):
     config = write_config(tmp_path)
     assert main(["--config", str(config), "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_a_search_killed_in_its_morph_rounds_resumes_them(tmp_path):
+    config = write_config(tmp_path, train={"r1": "4", "r2": "1", "r3": "2", "morphisms": "true",
+                                           "epochs1": "2", "epochs2": "2", "epochs3": "2"})
+    results = tmp_path / "results" / "run"
+    before = kill_after(config, results, 7, 10)  # a morph child recorded, its sibling running
+    assert "morph" in set(before["phase"])
+    assert main(["--config", str(config), "--resume"]) == 0
+    after = pd.read_csv(results / "trials.csv")
+    assert sorted(after["index"]) == list(range(10))
+    morph = after[after["phase"] == "morph"]
+    assert len(morph) == 4 and morph["parent"].notna().all()
+    index = after.set_index("arm")["index"]
+    assert all(index[parent] < child for parent, child in zip(morph["parent"], morph["index"]))  # earlier trials
+    kept = after.set_index("index").loc[before["index"]].reset_index()
+    pd.testing.assert_frame_equal(kept[["arm", "phase", "error"]], before[["arm", "phase", "error"]])
+    experiment = load_client(results / "experiment.json")._experiment
+    assert all(experiment.trials[i].run_metadata["parent"] == parent for i, parent in zip(morph["index"], morph["parent"]))
+    assert "state: finished" in (results / "time.txt").read_text()
