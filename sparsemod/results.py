@@ -117,9 +117,10 @@ class ResultsFolder:
             mask &= table[constraint.metric].astype(float).map(constraint.satisfied)
         return mask
 
-    def pareto(self) -> pd.DataFrame:
-        """Non-dominated rows among the completed trials that meet the constraints."""
-        table = self.table()
+    def pareto(self, table: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Non-dominated rows among the completed trials that meet the constraints (of
+        ``table``, default the current one)."""
+        table = self.table() if table is None else table
         completed = table[self.feasible_mask(table)]
         mask = pareto_mask(completed[list(self.objectives)].to_numpy(dtype=float))
         return completed[mask]
@@ -137,7 +138,8 @@ class ResultsFolder:
                "reason": result.reason, "train_seconds": round(result.train_seconds, 3),
                "total_seconds": round(result.total_seconds, 3)}
         self.rows.append(row)
-        table, pareto = self.table(), self.pareto()
+        table = self.table()
+        pareto = self.pareto(table)
         on_front = job.arm in set(pareto["arm"])
         # Model first, tables next, deletions last: a kill between any two steps leaves
         # every row of pareto.csv with its model (resume tidies any extra folder).
@@ -145,7 +147,7 @@ class ResultsFolder:
             self._save_model(job.arm, result, row)
         atomic_write(self.folder / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
         atomic_write(self.folder / "pareto.csv", lambda tmp: pareto.to_csv(tmp, index=False))
-        self.drop_models_off_front()
+        self.drop_models_off_front(set(pareto["arm"]))
         return on_front
 
     def _save_model(self, arm: str, result: TrialResult, row: dict) -> None:
@@ -161,8 +163,8 @@ class ResultsFolder:
             shutil.rmtree(target)
         os.replace(staging, target)
 
-    def drop_models_off_front(self) -> None:
-        front = set(self.pareto()["arm"])
+    def drop_models_off_front(self, front: set[str] | None = None) -> None:
+        front = set(self.pareto()["arm"]) if front is None else front
         for folder in self.models.iterdir():
             if folder.name not in front:
                 shutil.rmtree(folder)

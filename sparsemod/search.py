@@ -263,8 +263,8 @@ class Search:
         self._tell(result)
         on_front = self.results.record(result)
         self._save_experiment()
-        write_report(self.results.folder, self.results.table(), self.results.pareto(),
-                     self.settings.objective_names)
+        table = self.results.table()
+        write_report(self.results.folder, table, self.results.pareto(table), self.settings.objective_names)
         progress.trial_finished(result, on_front)
 
     def _tell(self, result: TrialResult) -> None:
