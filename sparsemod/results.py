@@ -125,8 +125,9 @@ class ResultsFolder:
         mask = pareto_mask(completed[list(self.objectives)].to_numpy(dtype=float))
         return completed[mask]
 
-    def record(self, result: TrialResult) -> bool:
-        """Add a finished trial, rewrite the tables and the models; True if it is on the front."""
+    def record(self, result: TrialResult, keep: frozenset[str] = frozenset()) -> bool:
+        """Add a finished trial, rewrite the tables and the models (``keep``: arms whose models
+        stay although off the front); True if the trial is on the front."""
         job = result.job
         feasible = result.status == "completed" and all(
             c.satisfied(result.metrics[c.metric]) for c in self.constraints)
@@ -147,7 +148,7 @@ class ResultsFolder:
             self._save_model(job.arm, result, row)
         atomic_write(self.folder / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
         atomic_write(self.folder / "pareto.csv", lambda tmp: pareto.to_csv(tmp, index=False))
-        self.drop_models_off_front(set(pareto["arm"]))
+        self.drop_models_off_front(keep, pareto)
         return on_front
 
     def _save_model(self, arm: str, result: TrialResult, row: dict) -> None:
@@ -163,8 +164,8 @@ class ResultsFolder:
             shutil.rmtree(target)
         os.replace(staging, target)
 
-    def drop_models_off_front(self, front: set[str] | None = None) -> None:
-        front = set(self.pareto()["arm"]) if front is None else front
+    def drop_models_off_front(self, keep: frozenset[str] = frozenset(), pareto: pd.DataFrame | None = None) -> None:
+        front = set((self.pareto() if pareto is None else pareto)["arm"]) | keep
         for folder in self.models.iterdir():
             if folder.name not in front:
                 shutil.rmtree(folder)

@@ -234,6 +234,12 @@ class Search:
         return TrialJob(index, f"{index}_0", phase.name, dict(params), phase.epochs,
                         trial_seed(self.settings.seed, index), inheritance)
 
+    def _parents_in_use(self) -> frozenset[str]:
+        """Parents of morph children still running: their models stay (off the front or not)
+        so that a resumed search re-runs those children from the same weights."""
+        return frozenset(str(t.run_metadata["parent"]) for t in trials_of(self.client).values()
+                         if t.status.is_running and t.run_metadata.get("parent"))
+
     def _phase_of(self, index: int) -> str:
         return trials_of(self.client)[index].run_metadata.get("phase", "")
 
@@ -255,13 +261,13 @@ class Search:
             else:
                 rerun.append(self._job(index, by_name[self._phase_of(index)], trial.arm.parameters))
         if recorded or rerun:
-            self.results.drop_models_off_front()
+            self.results.drop_models_off_front(self._parents_in_use())
             self._save_experiment()
         return rerun
 
     def _finish(self, result: TrialResult, progress: Progress) -> None:
         self._tell(result)
-        on_front = self.results.record(result)
+        on_front = self.results.record(result, self._parents_in_use())
         self._save_experiment()
         table = self.results.table()
         write_report(self.results.folder, table, self.results.pareto(table), self.settings.objective_names)

@@ -1,0 +1,23 @@
+"""The results folder keeps the models of the front, and of parents whose children still run."""
+
+import torch
+
+from sparsemod.results import ResultsFolder
+from sparsemod.trial import TrialJob, TrialResult
+
+
+def finished(index: int, error: float, size: float) -> TrialResult:
+    job = TrialJob(index, f"{index}_0", "morph", {"width": index}, 1, 0)
+    metrics = {"error": error, "model_size": size, "working_memory": 100.0, "latency": 1e-4}
+    return TrialResult(job, "completed", metrics=metrics, state_dict={"w": torch.zeros(1)})
+
+
+def test_a_parent_off_the_front_keeps_its_model_while_kept_then_goes(tmp_path):
+    results = ResultsFolder(tmp_path / "run", ("error", "model_size"), ["width"])
+    results.create()
+    assert results.record(finished(0, 0.2, 1000.0))
+    assert results.record(finished(1, 0.1, 900.0), keep=frozenset({"0_0"}))  # dominates 0_0
+    assert list(results.pareto()["arm"]) == ["1_0"]
+    assert {p.name for p in results.models.iterdir()} == {"0_0", "1_0"}
+    assert not results.record(finished(2, 0.3, 2000.0))  # nothing kept any more
+    assert {p.name for p in results.models.iterdir()} == {"1_0"}
