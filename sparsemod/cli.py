@@ -16,7 +16,7 @@ from pathlib import Path
 from sparsemod.config import ConfigError, Settings, load_config
 from sparsemod.costs import DEVICES, Device
 from sparsemod.data import DataBundle, DataError
-from sparsemod.executors import InProcessExecutor, RayExecutor
+from sparsemod.executors import ProblemSource, RayExecutor, WorkerExecutor
 from sparsemod.lock import FolderLock, FolderLockedError
 from sparsemod.problem import Problem, ProblemError, load_problem
 from sparsemod.results import ResultsExistError, ResultsFolder, ResultsMissingError
@@ -111,8 +111,9 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     if settings.ray.enabled:
         executor = RayExecutor(problem, data, trial_config(settings), settings.ray)
     else:
-        executor = InProcessExecutor(problem, data, trial_config(settings))
-    where = f"Ray ({settings.ray.address}, {executor.capacity} at once)" if settings.ray.enabled else "in-process"
+        source = ProblemSource(problem.source, train.splitter, train.dataset, train.data_dir, train.seed)
+        executor = WorkerExecutor(source, trial_config(settings))
+    where = f"Ray ({settings.ray.address}, {executor.capacity} at once)" if settings.ray.enabled else "worker process"
     morphs = f" + {train.r3}x{train.batch_size} morph" if train.morphisms and train.r3 and problem.morphisms else ""
     print(f"sparsemod: {'resuming ' if resume else ''}{train.r1} Sobol + {train.r2}x{train.batch_size} "
           f"GP{morphs} trials of {problem.source.name} on {train.dataset} ({where}); objectives "
