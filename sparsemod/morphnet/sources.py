@@ -19,12 +19,12 @@ from sparsemod.morphnet.gates import LogisticSigmoidGate
 from sparsemod.morphnet.groups import OPS, ChannelGroup
 
 ALGORITHMS = ("gamma", "group_lasso", "gates")
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 def member_vector(module: nn.Module, algorithm: str, l1_fraction: float) -> torch.Tensor | None:
     """The per-output-channel vector a module contributes, or None if it has none."""
-    if algorithm == "gamma" and isinstance(module, _BATCH_NORMS) and module.affine:
+    if algorithm == "gamma" and isinstance(module, BATCH_NORMS) and module.affine:
         return module.weight.abs()
     if algorithm == "group_lasso" and isinstance(module, OPS) and not _depthwise(module):
         weight = module.weight.flatten(1)

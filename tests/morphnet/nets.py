@@ -93,7 +93,7 @@ TOPOLOGIES = {"plain": PlainCNN, "residual": Residual, "mobilenetv2": MobileNetV
 def randomise_batchnorm(model: nn.Module, seed: int = 0) -> None:
     generator = torch.Generator().manual_seed(seed)
     for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             n = module.num_features
             module.weight.data = torch.rand(n, generator=generator) + 0.5
             module.bias.data = torch.randn(n, generator=generator) * 0.1

@@ -9,7 +9,7 @@ from torch import nn
 from sparsemod.costs import Device
 from sparsemod.morphnet import ResourceRegularizer, prune
 
-from tests.morphnet.nets import MorphNetDepthwise, conv_bn, set_gammas
+from nets import MorphNetDepthwise, conv_bn, set_gammas
 
 X = torch.zeros(1, 3, 8, 8)
 
