@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from sparsemod.costs.latency import Device
+from sparsemod.costs.profile import DeviceProfile
 from sparsemod.morphnet.groups import ChannelGraph, Op
 from sparsemod.morphnet.sources import ALGORITHMS, group_vector
 from sparsemod.morphnet.targets import BYTES_PER_ELEMENT, TARGETS, op_cost, op_term
@@ -56,7 +57,7 @@ class ResourceRegularizer:
 
     def __init__(self, model: nn.Module, example_input: torch.Tensor, algorithm: str = "gamma",
                  target: str = "flops", threshold: float = 1e-2, l1_fraction: float = 0.0,
-                 device: Device | None = None):
+                 device: Device | DeviceProfile | None = None):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm: expected one of {'|'.join(ALGORITHMS)}, got {algorithm!r}")
         if target not in TARGETS:

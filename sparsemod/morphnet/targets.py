@@ -21,7 +21,10 @@ regularizer).  Per target:
       term    = the memory term (H_in·W_in·R_in + size term + H_out·W_out·R_out) / bandwidth
                 when memory > compute at the current alive counts, else flops term / peak;
 
-  without a bandwidth the op is compute-bound;
+  without a bandwidth the op is compute-bound.  On a calibrated
+  :class:`~sparsemod.costs.profile.DeviceProfile` the op's kind model is used instead:
+  cost = fixed + per_mac·MACs + per_byte·bytes, term = per_mac·(flops term / 2) +
+  per_byte·(memory term), with the bytes above;
 - ``memory`` (working memory) is a max over ops, not a sum: see
   :mod:`sparsemod.morphnet.regularizer`.
 """
@@ -31,6 +34,7 @@ from __future__ import annotations
 import torch
 
 from sparsemod.costs.latency import Device
+from sparsemod.costs.profile import DeviceProfile
 from sparsemod.morphnet.groups import Op
 
 TARGETS = ("flops", "size", "latency", "memory")
@@ -65,12 +69,21 @@ def _memory_term(op: Op, a_in: float, r_in: torch.Tensor, a_out: float, r_out: t
     return BYTES_PER_ELEMENT * (op.in_area * r_in + weights + op.out_area * r_out)
 
 
-def op_cost(op: Op, target: str, a_in: float, a_out: float, device: Device | None = None) -> float:
+def _kind(op: Op) -> str:
+    return "depthwise" if op.depthwise else "linear" if op.linear else "conv"
+
+
+def op_cost(op: Op, target: str, a_in: float, a_out: float,
+            device: Device | DeviceProfile | None = None) -> float:
     """The op's cost at the given alive counts (``flops``, ``size`` or ``latency``)."""
     if target == "flops":
         return bilinear_cost(op, flops_coefficient(op), a_in, a_out)
     if target == "size":
         return bilinear_cost(op, size_coefficient(op), a_in, a_out)
+    if isinstance(device, DeviceProfile):
+        model = device.model(_kind(op))
+        macs = bilinear_cost(op, flops_coefficient(op), a_in, a_out) / 2
+        return model.predict(macs, _memory_cost(op, a_in, a_out))
     compute = bilinear_cost(op, flops_coefficient(op), a_in, a_out) / device.flops
     if device.bandwidth is None:
         return compute
@@ -78,12 +91,16 @@ def op_cost(op: Op, target: str, a_in: float, a_out: float, device: Device | Non
 
 
 def op_term(op: Op, target: str, a_in: float, r_in: torch.Tensor, a_out: float, r_out: torch.Tensor,
-            device: Device | None = None) -> torch.Tensor:
+            device: Device | DeviceProfile | None = None) -> torch.Tensor:
     """The op's regularization term (see the module docstring)."""
     if target == "flops":
         return bilinear_term(op, flops_coefficient(op), a_in, r_in, a_out, r_out)
     if target == "size":
         return bilinear_term(op, size_coefficient(op), a_in, r_in, a_out, r_out)
+    if isinstance(device, DeviceProfile):
+        model = device.model(_kind(op))
+        return (model.per_mac * bilinear_term(op, flops_coefficient(op), a_in, r_in, a_out, r_out) / 2
+                + model.per_byte * _memory_term(op, a_in, r_in, a_out, r_out))
     compute = bilinear_cost(op, flops_coefficient(op), a_in, a_out) / device.flops
     if device.bandwidth is not None and _memory_cost(op, a_in, a_out) / device.bandwidth > compute:
         return _memory_term(op, a_in, r_in, a_out, r_out) / device.bandwidth

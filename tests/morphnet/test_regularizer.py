@@ -186,3 +186,41 @@ def test_latency_bound_is_decided_on_alive_counts_at_one_byte():
     assert compute_only.cost(["conv2.0"]) * 1e9 == pytest.approx(2 * 17 * 19 * 3 * 11 / 9300)
     assert compute_only.regularization_term(["conv2.0"]).item() * 1e9 == pytest.approx(
         2 * 17 * 19 * 3 * 8.9 / 9300)
+
+
+def test_latency_target_on_a_calibrated_profile():
+    from sparsemod.costs import DeviceProfile, KindModel
+    from sparsemod.costs.profile import CALIBRATED_KINDS
+
+    kinds = {kind: KindModel(0.0, 0.0, 0.0) for kind in CALIBRATED_KINDS}
+    kinds["conv"], kinds["linear"] = KindModel(1.0, 0.5, 0.25), KindModel(2.0, 0.0, 1.0)
+    reg = ResourceRegularizer(two_layer(), X, "gamma", "latency", device=DeviceProfile("p", 9.0, kinds))
+    # conv1 (3->4, 3x3, 8x8): 1 + 0.5·(64·9·3·4) MACs + 0.25·(64·3 + 9·3·4 + 64·4) bytes
+    # conv2 (4->6, 1x1): 1 + 0.5·(64·4·6) + 0.25·(64·4 + 4·6 + 64·6); head (6->5): 2 + 1·(6 + 30 + 5)
+    conv1 = 1 + 0.5 * 64 * 9 * 12 + 0.25 * (192 + 108 + 256)
+    conv2 = 1 + 0.5 * 64 * 24 + 0.25 * (256 + 24 + 384)
+    assert reg.cost() == pytest.approx(conv1 + conv2 + 2 + 41)
+    # term of conv2: 0.5·64·(4·Σγ2 + 6·Σγ1) + 0.25·(64·Σγ1 + (4·Σγ2 + 6·Σγ1) + 64·Σγ2)
+    assert reg.regularization_term(["3"]).item() == pytest.approx(
+        0.5 * 64 * (4 * 1.5 + 6 * 2) + 0.25 * (64 * 2 + (4 * 1.5 + 6 * 2) + 64 * 1.5))
+
+
+def test_memory_target_on_a_residual_network_by_hand():
+    from nets import Residual
+
+    from sparsemod.costs import working_memory
+    from sparsemod.quantize import quantize
+
+    model = Residual().eval()  # stem 3->8, then two blocks 8->6->8 added to the stream; 8x8 maps
+    model.conv1[1].weight.data = torch.tensor([0.5] * 3 + [0.001] * 3)
+    reg = ResourceRegularizer(model, X, "gamma", "memory", threshold=0.01)
+    # SpArSe's per-layer rule, 1 B per element: stem 64·3 + 64·8 = 704; conv1 64·8 + 64·3
+    # (3 of 6 alive) = 704; conv2 64·3 + 64·8 = 704; conv3, conv4 64·8 + 64·6 = 896 (peak)
+    assert reg.cost() == 896
+    # the peak ops' terms, R in place of A: conv3 64·(R_stream + R_conv3), conv4 64·(R_conv3 +
+    # R_stream); the stream's γ (stem, conv2, conv4: all 1) sum to 8, conv3's to 6
+    assert reg.regularization_term().item() == pytest.approx(2 * 64 * (8 + 6))
+    # the working-memory objective keeps the stream alive across each block: at the last
+    # add, the stream (512 B), the block's output (512 B) and the sum (512 B) are live
+    deployed = quantize(model, "post", [torch.randn(8, 3, 8, 8)], X)
+    assert working_memory(deployed, X) == 3 * 512 > reg.cost()
