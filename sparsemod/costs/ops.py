@@ -48,8 +48,14 @@ class DeployedOp:
         return self.input_bytes + self.output_bytes + self.weight_bytes
 
 
+def _layer(module: nn.Module) -> nn.Module:
+    """The conv / linear inside a float fused module (ConvReLU2d is a Sequential)."""
+    return module[0] if isinstance(module, nn.Sequential) and len(module) else module
+
+
 def _module_kind(module: nn.Module) -> str:
     name = type(module).__name__
+    module = _layer(module)
     if "Conv" in name:
         groups, c_in, c_out = module.groups, module.in_channels, module.out_channels
         return "depthwise" if groups > 1 and groups == c_in == c_out else "conv"
@@ -77,6 +83,7 @@ def _function_kind(target: Any) -> str:
 
 
 def _macs(module: nn.Module, output_shape: tuple[int, ...]) -> int:
+    module = _layer(module)
     weight = module.weight() if callable(module.weight) else module.weight
     out_elements = 1
     for size in output_shape:

@@ -81,3 +81,13 @@ def test_depthwise_is_its_own_kind():
     ops = deployed_ops(deployed, trace_activations(deployed, data[0][:1]))
     (depthwise,) = [op for op in ops if op.kind == "depthwise"]
     assert depthwise.macs == 4 * 25 * 9
+
+
+def test_float_fused_layers_are_classified_too():
+    # quant_scheme "none" / "dynamic" keep float ConvReLU2d (a Sequential of conv and ReLU)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 36, 4)).eval()
+    x = torch.randn(4, 1, 8, 8)
+    deployed = quantize(model, "none", [x], x[:1])
+    ops = deployed_ops(deployed, trace_activations(deployed, x[:1]))
+    conv = next(op for op in ops if op.kind == "conv")
+    assert conv.macs == 3 * 36 * 9
