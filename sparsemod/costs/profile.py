@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from sparsemod.costs.ops import DeployedOp
+from sparsemod.costs.ops import KINDS, DeployedOp
 
-CALIBRATED_KINDS = ("conv", "depthwise", "linear", "pool", "add", "quantize", "dequantize", "view")
+CALIBRATED_KINDS = tuple(kind for kind in KINDS if kind != "other")
 _FALLBACK = "add"
 
 

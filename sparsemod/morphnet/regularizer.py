@@ -92,6 +92,10 @@ class ResourceRegularizer:
 
     def _terms(self, ops: list[str] | None) -> list[tuple[Op, tuple[float, torch.Tensor, float, torch.Tensor]]]:
         """(op, (A_in, R_in, A_out, R_out)) for the named ops (all when None)."""
+        unknown = sorted(set(ops or ()) - {op.name for op in self.ops})
+        if unknown:
+            raise ValueError(f"ops: expected conv / linear layer names among {', '.join(op.name for op in self.ops)}, "
+                             f"got {', '.join(unknown)}")
         vectors = self.group_vectors()
         return [(op, (*self._counts(inp, vectors), *self._counts(out, vectors)))
                 for op, (inp, out) in zip(self.ops, self.sides) if ops is None or op.name in ops]

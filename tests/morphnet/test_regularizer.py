@@ -69,6 +69,8 @@ def test_bad_choices_are_named():
         ResourceRegularizer(two_layer(), X, "l0")
     with pytest.raises(ValueError, match="target: expected one of flops|size|latency|memory"):
         ResourceRegularizer(two_layer(), X, "gamma", "energy")
+    with pytest.raises(ValueError, match="ops: expected conv / linear layer names among 0, 3, 8, got 1"):
+        ResourceRegularizer(two_layer(), X).cost(["1"])
 
 
 # morph-net's flop_regularizer_test.py, GammaFlopsWithDepthwiseConvTest: gammas, threshold 0.45
