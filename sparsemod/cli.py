@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from sparsemod.config import ConfigError, Settings, load_config
-from sparsemod.costs import DEVICES, Device
+from sparsemod.costs import resolve_device
 from sparsemod.data import DataBundle, DataError
 from sparsemod.executors import ProblemSource, RayExecutor, WorkerExecutor
 from sparsemod.lock import FolderLock, FolderLockedError
@@ -93,7 +93,7 @@ def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
 
 def trial_config(settings: Settings) -> TrialConfig:
     train = settings.search
-    device = DEVICES[train.device] if train.device else Device(train.flops, train.bandwidth)
+    device = resolve_device(train.device, train.flops, train.bandwidth)
     return TrialConfig(train.quant_scheme, train.calibration_batches, device, train.threads,
                        train.debug, settings.morphnet if train.pruning else None, train.splitter)
 

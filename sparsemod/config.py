@@ -114,8 +114,13 @@ def _any_text() -> tuple[Callable[[str], str], str]:
 def _device() -> tuple[Callable[[str], str], str]:
     from sparsemod.costs.latency import DEVICES
 
-    parse, expected = _optional_choice(*DEVICES)
-    return parse, expected.replace("empty", "empty (use flops, bandwidth)")
+    preset, expected = _optional_choice(*DEVICES)
+
+    def parse(text: str) -> str:
+        return text if text.endswith(".json") else preset(text)
+
+    return parse, (expected.replace("empty", "empty (use flops, bandwidth)")
+                   + " or a device profile .json (python -m sparsemod.calibrate --out cpu.json)")
 
 
 def _ray_address() -> tuple[Callable[[str], str], str]:
@@ -262,7 +267,7 @@ class TrainSettings:
     data_dir: Path | None
     seed: int
     bandwidth: float | None  # device bytes per second; None: latency = FLOPs / flops
-    device: str  # a named device preset; overrides flops and bandwidth
+    device: str  # a named preset or a calibrated profile's path; overrides flops and bandwidth
     calibration_batches: int  # training batches that calibrate static quantization
     threads: int  # torch threads per trial
     constraints: tuple[Constraint, ...]  # outcome constraints (Ax); the Pareto set obeys them
@@ -364,6 +369,14 @@ def load_config(path: str | Path) -> Settings:
     train = values["TRAIN"]
     train["root"] = resolve(train["root"])
     train["data_dir"] = resolve(train["data_dir"]) if train["data_dir"] else None
+    if train["device"].endswith(".json"):
+        from sparsemod.costs.profile import DeviceProfile, ProfileError
+
+        train["device"] = str(resolve(train["device"]))
+        try:
+            DeviceProfile.load(train["device"])
+        except ProfileError as error:
+            raise ConfigError(f"{path} [TRAIN] device: {error}") from None
     test = values["TEST"]
     test["root"] = resolve(test["root"])
     if bool(test["expand_target"]) != (test["expand_budget"] is not None):

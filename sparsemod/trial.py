@@ -61,7 +61,7 @@ class TrialConfig:
 
     quant_scheme: str
     calibration_batches: int
-    device: costs.Device
+    device: costs.Device | costs.DeviceProfile  # roofline, or a calibrated profile
     threads: int
     debug: bool
     pruning: MorphNetSettings | None = None  # None: no structure learning
@@ -200,7 +200,7 @@ def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
         "error": error,
         "model_size": float(model_size(deployed)),
         "working_memory": float(trace.peak()),
-        "latency": costs.latency(flops, trial_config.device, costs.layer_traffic(deployed, trace)),
+        "latency": costs.modeled_latency(trial_config.device, flops, deployed, trace),
     }
     extras = {
         "float_error": 1.0 - accuracy(float_model, data.val, data.collate_fn),

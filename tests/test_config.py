@@ -117,3 +117,26 @@ def test_expand_target_and_budget_come_together(config_file):
     with pytest.raises(ConfigError, match=r"\[TEST\] expand_target: expected empty or one of flops"):
         load_config(config_file(test={"expand_target": "joules", "expand_budget": "3"}))
     assert load_config(config_file(test={"expand_target": "size", "expand_budget": "2e3"})).test.expand_budget == 2e3
+
+
+def test_device_profile_path_resolves_and_reaches_the_trials(config_file):
+    from sparsemod.cli import trial_config
+    from sparsemod.costs import DeviceProfile, KindModel
+    from sparsemod.costs.profile import CALIBRATED_KINDS
+
+    path = config_file(train={"device": "profiles/cpu.json"})
+    (path.parent / "profiles").mkdir()
+    profile = DeviceProfile("cpu", 1e-5, {kind: KindModel(1e-6, 1e-10, 1e-11) for kind in CALIBRATED_KINDS})
+    profile.save(path.parent / "profiles" / "cpu.json")
+    settings = load_config(path)
+    assert settings.search.device == str(path.parent / "profiles" / "cpu.json")
+    assert trial_config(settings).device == profile
+
+
+def test_missing_device_profile_is_one_line_exit_2(config_file, capsys):
+    path = config_file(train={"device": "cpu.json"})
+    with pytest.raises(ConfigError, match=r"\[TRAIN\] device: .*cpu.json: device profile not found"):
+        load_config(path)
+    assert main(["--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "device profile not found" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
