@@ -389,8 +389,7 @@ def load_config(path: str | Path) -> Settings:
     base = path.resolve().parent
 
     def resolve(text: str) -> Path:
-        candidate = Path(text).expanduser()
-        return candidate if candidate.is_absolute() else base / candidate
+        return (base / Path(text).expanduser()).resolve()  # an absolute path replaces base
 
     train = values["TRAIN"]
     train["root"] = resolve(train["root"])
