@@ -38,7 +38,8 @@ def load_data(dataset, data_dir, seed):
 '''
 
 
-def shrunk(name: str, folder: Path, train: dict[str, str], extra: dict[str, dict[str, str]] | None = None) -> Path:
+def shrunk(name: str, folder: Path, train: dict[str, str],
+           extra: dict[str, dict[str, str]] | None = None) -> Path:
     """examples/{name}.ini with ``train`` (and ``extra`` sections' keys) overridden, in ``folder``."""
     parser = configparser.ConfigParser(default_section="\0none", interpolation=None)
     parser.read(EXAMPLES / f"{name}.ini", encoding="utf-8")
