@@ -392,13 +392,17 @@ def load_config(path: str | Path) -> Settings:
         return (base / Path(text).expanduser()).resolve()  # an absolute path replaces base
 
     train = values["TRAIN"]
+    given = dict(train)  # as written, for the messages
     train["root"] = resolve(train["root"])
     train["data_dir"] = resolve(train["data_dir"]) if train["data_dir"] else None
+    if train["data_dir"] is not None and not train["data_dir"].is_dir():
+        raise ConfigError(f"{path} [TRAIN] data_dir: expected empty or an existing folder (relative to "
+                          f"{base}), got {given['data_dir']!r} ({train['data_dir']} not found)")
     example = example_path(train["example"], base)
     if not example.is_file():
         raise ConfigError(f"{path} [TRAIN] example: expected one of {', '.join(available_examples())} "
                           f"or a path to your own .py file (relative to {base}), got "
-                          f"{train['example']!r} ({example} not found)")
+                          f"{given['example']!r} ({example} not found)")
     train["example"] = str(example) if is_example_path(train["example"]) else train["example"]
     test = values.get("TEST")
     if test is not None:
