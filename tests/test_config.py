@@ -67,7 +67,8 @@ def test_unknown_section_and_broken_syntax(tmp_path, config_file):
 @pytest.mark.parametrize("overrides, fragment", [
     ({"objectives": "five"}, "objectives: expected an integer 1-4, got 'five'"),
     ({"dataset": "imagenet"}, "[TRAIN] dataset: expected one of digits|mnist|cifar10|cifar2"),
-    ({"example": "nosuch"}, "[TRAIN] example: expected one of cnn, mlp, sequence or a path to your own .py file"),
+    ({"example": "nosuch"},
+     "[TRAIN] example: expected one of cnn, mlp, sequence or a path to your own .py file"),
     ({"example": "mine.py"}, "mine.py not found"),
     ({"dataset": "mnist", "data_dir": "nowhere"}, "[TRAIN] data_dir: expected empty or an existing folder"),
     ({"dataset": "mnist", "data_dir": "empty"}, "[TRAIN] data_dir:"),

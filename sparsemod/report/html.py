@@ -37,12 +37,17 @@ data.objectives.forEach(name => {
 });
 ys.selectedIndex = Math.min(1, data.objectives.length - 1);
 function value(trial, name) { return trial[name] * data.axes[name].scale; }
-function format(v) { return Math.abs(v) >= 100 && Math.abs(v) < 1e6 ? v.toFixed(0) : String(+v.toPrecision(3)); }
+function format(v) {  // as units.number: 3 significant digits, no exponent below 10^6
+  return Math.abs(v) >= 100 && Math.abs(v) < 1e6 ? v.toFixed(0) : String(+v.toPrecision(3));
+}
 function ticks(lo, hi, log) {  // round values: 1-2-5 per decade (log) or a 1-2-5 step (linear)
   const out = [];
   if (log) {
     for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++)
-      for (const m of [1, 2, 5]) { const v = +(m * 10 ** e).toPrecision(6); if (v >= lo && v <= hi) out.push(v); }
+      for (const m of [1, 2, 5]) {
+        const v = +(m * 10 ** e).toPrecision(6);
+        if (v >= lo && v <= hi) out.push(v);
+      }
     return out;
   }
   const raw = (hi - lo) / 5, p = 10 ** Math.floor(Math.log10(raw)), n = raw / p;
