@@ -61,11 +61,16 @@ def run(path: Path) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar2", "sequence", "ray_cluster"])
-def test_shipped_config_is_valid_and_its_paths_are_relative_to_examples(name):
-    settings = load_config(EXAMPLES / f"{name}.ini")
-    assert settings.search.folder == REPO / "results" / name
+def test_shipped_config_is_valid_and_its_paths_are_relative_to_its_folder(name, tmp_path):
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "data" / "mnist").mkdir(parents=True)  # the folders the configs name, empty
+    (tmp_path / "data" / "cifar-10-batches-py").mkdir()
+    copy = tmp_path / "examples" / f"{name}.ini"
+    copy.write_text((EXAMPLES / f"{name}.ini").read_text())
+    settings = load_config(copy)
+    assert settings.search.folder == tmp_path / "results" / name
     if settings.search.data_dir is not None:
-        assert settings.search.data_dir.parent == REPO / "data"
+        assert settings.search.data_dir.parent == tmp_path / "data"
 
 
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST IDX files not present")
@@ -77,7 +82,7 @@ def test_mnist_ini_runs(tmp_path):
 
 def test_cifar2_ini_runs_with_the_sparse_budget_as_constraints(tmp_path):
     (tmp_path / "small_cifar2.py").write_text(SMALL_CIFAR2)
-    trials = run(shrunk("cifar2", tmp_path, {"example": "small_cifar2.py"}))
+    trials = run(shrunk("cifar2", tmp_path, {"example": "small_cifar2.py", "data_dir": str(tmp_path)}))
     assert (trials["status"] == "completed").all()
     within = (trials["model_size"] <= 2048) & (trials["working_memory"] <= 2048)
     assert trials["feasible"].astype(bool).tolist() == within.tolist()
