@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sparsemod.config import ConfigError, Settings, load_config
-from sparsemod.costs import resolve_device
-from sparsemod.data import DataBundle, DataError
-from sparsemod.executors import ProblemSource, RayExecutor, WorkerExecutor
-from sparsemod.lock import FolderLock, FolderLockedError
-from sparsemod.problem import Problem, ProblemError, load_problem
-from sparsemod.results import ResultsExistError, ResultsFolder, ResultsMissingError
-from sparsemod.retrain import locate_arm, retrain_arm, summary
-from sparsemod.search import Search, make_client, quiet_ax
-from sparsemod.snapshot import load_client
-from sparsemod.trial import TrialConfig
+from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
+
+if TYPE_CHECKING:
+    from sparsemod.data import DataBundle
+    from sparsemod.problem import Problem
+    from sparsemod.results import ResultsFolder
+    from sparsemod.trial import TrialConfig
 
 USAGE_ERROR = 2
 
@@ -40,9 +36,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arm", help="the arm to test (overrides [TEST] arm)")
     args = parser.parse_args(argv)
     try:
+        # Only the standard library is loaded so far: a bad config fails in well under a second.
         settings = load_config(args.config)
-        check_consistent(settings)
-        if args.command == "test" or (args.command is None and not settings.train):
+        test_mode = args.command == "test" or (args.command is None and not settings.train)
+        if test_mode:
+            check_test_mode(settings)
+    except ConfigError as error:
+        return _usage_error(error)
+    return _run(settings, args, test_mode)
+
+
+def _usage_error(error: Exception) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
+    """The [TEST] mode or a search, once the config is valid (torch, Ax and Ray load here)."""
+    from sparsemod.lock import FolderLock, FolderLockedError
+    from sparsemod.results import ResultsExistError, ResultsFolder, ResultsMissingError
+    from sparsemod.retrain import locate_arm, retrain_arm, summary
+
+    try:
+        if test_mode:
             arm = args.arm if args.arm is not None else settings.test.arm
             locate_arm(settings, arm)  # before loading data: a bad arm fails fast
             problem, data = prepare(settings)
@@ -59,20 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         with FolderLock(results.folder):
             return search(settings, problem, data, results, args.resume)
     except (ConfigError, ResultsExistError, ResultsMissingError, FolderLockedError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return USAGE_ERROR
-
-
-def check_consistent(settings: Settings) -> None:
-    """Keys of different sections that must agree."""
-    path = settings.path
-    if settings.test.splitter != settings.search.splitter:
-        raise ConfigError(f"{path} [TEST] splitter: expected {str(settings.search.splitter).lower()} "
-                          f"(as [TRAIN] splitter: the arm's max_len means windows or whole "
-                          f"sequences), got {str(settings.test.splitter).lower()!r}")
+        return _usage_error(error)
 
 
 def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
+    from sparsemod.data import DataError
+    from sparsemod.problem import ProblemError, load_problem
+
     train = settings.search
     try:
         problem = load_problem(train.example, train.splitter)
@@ -92,6 +101,9 @@ def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
 
 
 def trial_config(settings: Settings) -> TrialConfig:
+    from sparsemod.costs import resolve_device
+    from sparsemod.trial import TrialConfig
+
     train = settings.search
     device = resolve_device(train.device, train.flops, train.bandwidth)
     return TrialConfig(train.quant_scheme, train.calibration_batches, device, train.threads,
@@ -100,6 +112,12 @@ def trial_config(settings: Settings) -> TrialConfig:
 
 def search(settings: Settings, problem: Problem, data: DataBundle, results: ResultsFolder,
            resume: bool) -> int:
+    import warnings
+
+    from sparsemod.executors import ProblemSource, RayExecutor, WorkerExecutor
+    from sparsemod.search import Search, make_client, quiet_ax
+    from sparsemod.snapshot import load_client
+
     train = settings.search
     quiet_ax(train.debug)
     if not train.debug:

@@ -1,4 +1,4 @@
-"""One trial, end to end: build → shape check → train → quantize → measure.
+"""One trial, end to end: build → shape and trace check → train → quantize → measure.
 
 Any exception becomes a *failed* :class:`TrialResult` whose ``reason`` names the stage and
 the error, so a network that cannot run is recorded, never skipped and never fatal.
@@ -100,6 +100,7 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
         model = problem.build(dict(job.params), data.input_shape, data.num_classes)
         stage = "shape check"
         example = check_runs(model, data.input_shape)
+        check_quantizable(model, example, trial_config.quant_scheme)
         if job.inherit is not None:
             stage = "inherit"
             parent, parent_widths = rebuild_parent(problem, data, job.inherit, example)
@@ -182,6 +183,17 @@ def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
             raise RuntimeError(f"the network cannot run on input {tuple(input_shape)}: "
                                f"{' '.join(str(error).split())}") from None
     return example
+
+
+def check_quantizable(model: nn.Module, example: torch.Tensor, scheme: str) -> None:
+    """Trace and quantize the untrained network once, so that a network torch.fx cannot
+    trace (Python control flow on tensor values) fails before its training is paid for."""
+    try:
+        quantize(model, scheme, [example], example)
+    except Exception as error:  # fx raises TraceError, TypeError, ...: each names the cause
+        raise RuntimeError(f"the network cannot be traced by torch.fx and quantized ({scheme}), "
+                           "needed to deploy it; no Python control flow on tensor values: "
+                           f"{type(error).__name__}: {' '.join(str(error).split())}") from None
 
 
 def _calibration_batches(data: DataBundle, job: TrialJob, count: int) -> list[torch.Tensor]:

@@ -1,9 +1,11 @@
+from pathlib import Path
+
 import pytest
 import torch
 
 from sparsemod.costs import Device, model_size, working_memory
 from sparsemod.data import load_digits
-from sparsemod.problem import load_problem
+from sparsemod.problem import Problem, load_problem
 from sparsemod.quantize import quantize
 from sparsemod.trial import TrialConfig, TrialJob, run_trial
 
@@ -61,3 +63,28 @@ def test_diverging_training_is_a_failed_trial(digits):
     result = run_trial(TrialJob(2, "2_0", "gp", dict(PARAMS, lr=1e12), 1, 0), load_problem("cnn"),
                        digits, trial_config("post"))
     assert result.status == "failed" and result.reason.startswith("train:")
+
+
+class BranchesOnValues(torch.nn.Module):
+    """Runs eagerly, but torch.fx cannot trace ``if`` on a tensor's value."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = x.flatten(1)
+        if x.sum() > 0:
+            x = x * 2
+        return self.fc(x)
+
+
+def test_untraceable_network_fails_in_the_shape_check_before_training(digits):
+    problem = Problem(Path("branches.py"), [], lambda params, shape, classes: BranchesOnValues(),
+                      lambda *args: digits, None)
+    result = run_trial(TrialJob(3, "3_0", "sobol", {"lr": 0.01}, 1, 0), problem, digits,
+                       trial_config("post"))
+    assert result.status == "failed"
+    assert result.reason.startswith("shape check: RuntimeError: the network cannot be traced by torch.fx")
+    assert "TraceError" in result.reason
+    assert result.train_seconds == 0 and result.state_dict is None
