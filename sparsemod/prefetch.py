@@ -42,7 +42,13 @@ class Prefetch:
 
     @property
     def running(self) -> bool:
+        """An ask was started and not joined yet."""
         return self._future is not None
+
+    @property
+    def busy(self) -> bool:
+        """An ask is still generating (joining it would wait)."""
+        return self._future is not None and not self._future.done()
 
     def start(self, phase: str, ask: Callable[[], list[TrialJob]]) -> None:
         def timed() -> tuple[list[TrialJob], float]:

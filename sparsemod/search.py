@@ -204,6 +204,9 @@ class Search:
         """Hold the background ask's trials until a slot is free for them (unless the
         phase stops first)."""
         target = self.prefetch.phase
+        if self.prefetch.busy:  # the slot is free and the optimizer still works: say so
+            completed = sum(1 for row in self.results.rows if row["status"] == "completed")
+            progress.message(f"{target}: waiting for the optimizer (a model of {completed} completed trials)...")
         try:
             done = self.prefetch.join()
         except Exception as error:  # e.g. nothing completed yet to fit to
