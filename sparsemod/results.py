@@ -87,15 +87,20 @@ class ResultsFolder:
         self.models.mkdir(parents=True, exist_ok=True)
 
     def open_existing(self) -> None:
-        """Reload the rows of a search to resume; stray model folders are tidied later."""
-        missing = [m for m in MARKERS if not (self.folder / m).exists()]
-        if missing:
-            raise ResultsMissingError(f"{self.folder}: nothing to resume ({', '.join(missing)} missing)")
+        """Reload the rows of a search to resume; stray model folders are tidied later.
+
+        experiment.json marks a search (it is written before the first trial runs);
+        trials.csv is missing until the first trial is recorded: a search killed during
+        its first trial has no rows yet."""
+        if not (self.folder / "experiment.json").exists():
+            raise ResultsMissingError(f"{self.folder}: nothing to resume (experiment.json missing)")
+        self.models.mkdir(exist_ok=True)
+        if not (self.folder / "trials.csv").exists():
+            return
         table = pd.read_csv(self.folder / "trials.csv", keep_default_na=True)
         table["reason"] = table["reason"].fillna("")
         self.rows = [{k: v for k, v in row.items() if k in self.columns}
                      for row in table.to_dict("records")]
-        self.models.mkdir(exist_ok=True)
 
     def read_times(self) -> dict[str, float]:
         """Seconds per phase (and ``search``) recorded by an earlier run, to keep adding to."""

@@ -112,3 +112,20 @@ def test_a_search_killed_in_its_morph_rounds_resumes_them(tmp_path):
     experiment = load_client(results / "experiment.json")._experiment
     assert all(experiment.trials[i].run_metadata["parent"] == parent for i, parent in zip(morph["index"], morph["parent"]))
     assert "state: finished" in (results / "time.txt").read_text()
+
+
+def test_a_search_killed_in_its_first_trial_resumes(tmp_path):
+    config = write_config(tmp_path, train={"r1": "2", "r2": "0", "epochs1": "3"})
+    results = tmp_path / "results" / "run"
+    process = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--config", str(config)],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (results / "experiment.json").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (results / "trials.csv").exists(), "the kill came too late: the first trial was recorded"
+    assert main(["--config", str(config), "--resume"]) == 0
+    after = pd.read_csv(results / "trials.csv")
+    assert sorted(after["index"]) == [0, 1] and set(after["status"]) == {"completed"}
+    assert "state: finished" in (results / "time.txt").read_text()
