@@ -170,9 +170,11 @@ class ResultsFolder:
         os.replace(staging, target)
 
     def drop_models_off_front(self, keep: frozenset[str] = frozenset(), pareto: pd.DataFrame | None = None) -> None:
+        """Delete the model folders of arms neither on the front nor in ``keep`` (and staging
+        folders a kill left); plain files (e.g. a desktop's ``.DS_Store``) are not sparsemod's."""
         front = set((self.pareto() if pareto is None else pareto)["arm"]) | keep
         for folder in self.models.iterdir():
-            if folder.name not in front:
+            if folder.is_dir() and folder.name not in front:
                 shutil.rmtree(folder)
 
     def write_times(self, phases: dict[str, float], total: float, state: str,

@@ -21,3 +21,13 @@ def test_a_parent_off_the_front_keeps_its_model_while_kept_then_goes(tmp_path):
     assert {p.name for p in results.models.iterdir()} == {"0_0", "1_0"}
     assert not results.record(finished(2, 0.3, 2000.0))  # nothing kept any more
     assert {p.name for p in results.models.iterdir()} == {"1_0"}
+
+
+def test_plain_files_in_models_are_left_alone(tmp_path):
+    results = ResultsFolder(tmp_path / "run", ("error", "model_size"), ["width"])
+    results.create()
+    (results.models / ".DS_Store").write_bytes(b"\0\1")
+    assert results.record(finished(0, 0.2, 1000.0))
+    assert results.record(finished(1, 0.1, 900.0))  # 0_0 falls off the front: its folder goes
+    results.drop_models_off_front()
+    assert sorted(p.name for p in results.models.iterdir()) == [".DS_Store", "1_0"]
