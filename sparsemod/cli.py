@@ -22,7 +22,7 @@ from sparsemod.problem import Problem, ProblemError, load_problem
 from sparsemod.results import ResultsExistError, ResultsFolder, ResultsMissingError
 from sparsemod.retrain import locate_arm, retrain_arm, summary
 from sparsemod.search import Search, make_client, quiet_ax
-from sparsemod.snapshot import load_client
+from sparsemod.snapshot import SnapshotError, load_client
 from sparsemod.trial import TrialConfig
 
 USAGE_ERROR = 2
@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             results.create()
         with FolderLock(results.folder):
             return search(settings, problem, data, results, args.resume)
-    except (ConfigError, ResultsExistError, ResultsMissingError, FolderLockedError) as error:
+    except (ConfigError, ResultsExistError, ResultsMissingError, FolderLockedError,
+            SnapshotError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
 

@@ -40,5 +40,14 @@ def save_client(client: Client, path: Path) -> None:
     atomic_write_text(path, json.dumps(snapshot))
 
 
+class SnapshotError(ValueError):
+    """experiment.json cannot be read back as an Ax experiment (one line, names the file)."""
+
+
 def load_client(path: Path) -> Client:
-    return Client.load_from_json_file(str(path))
+    try:
+        return Client.load_from_json_file(str(path))
+    except Exception as error:  # damaged JSON, or JSON that is not an Ax snapshot
+        raise SnapshotError(f"{path}: damaged, not an Ax experiment snapshot "
+                            f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
+                            "restore it from a backup or start a new search") from None

@@ -117,3 +117,36 @@ def test_expand_target_and_budget_come_together(config_file):
     with pytest.raises(ConfigError, match=r"\[TEST\] expand_target: expected empty or one of flops"):
         load_config(config_file(test={"expand_target": "joules", "expand_budget": "3"}))
     assert load_config(config_file(test={"expand_target": "size", "expand_budget": "2e3"})).test.expand_budget == 2e3
+
+
+def one_line_exit_2(argv: list[str], capsys) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_example_file_with_a_syntax_error_is_one_line(config_file, tmp_path, capsys):
+    example = tmp_path / "broken.py"
+    example.write_text("SPACE = [\n\ndef build(:\n")
+    err = one_line_exit_2(["--config", str(config_file(train={"example": str(example)}))], capsys)
+    assert f"[TRAIN] example: {example}:3: SyntaxError" in err
+
+
+def test_example_file_raising_on_import_is_one_line(config_file, tmp_path, capsys):
+    example = tmp_path / "raising.py"
+    example.write_text("import no_such_module_anywhere\n")
+    err = one_line_exit_2(["--config", str(config_file(train={"example": str(example)}))], capsys)
+    assert "ModuleNotFoundError: No module named 'no_such_module_anywhere'" in err
+
+
+def test_non_utf8_config_is_one_line(config_file, capsys):
+    path = config_file()
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")
+    err = one_line_exit_2(["--config", str(path)], capsys)
+    assert f"{path}: expected a UTF-8 text file, found byte 0xe9" in err
+
+
+def test_a_folder_given_as_config_is_named_as_a_folder(tmp_path, capsys):
+    err = one_line_exit_2(["--config", str(tmp_path)], capsys)
+    assert f"{tmp_path}: is a folder; expected a config file" in err

@@ -129,3 +129,14 @@ def test_a_search_killed_in_its_first_trial_resumes(tmp_path):
     after = pd.read_csv(results / "trials.csv")
     assert sorted(after["index"]) == [0, 1] and set(after["status"]) == {"completed"}
     assert "state: finished" in (results / "time.txt").read_text()
+
+
+def test_a_damaged_experiment_json_is_one_line_on_resume(tmp_path, capsys):
+    config = write_config(tmp_path, train={"r1": "1", "r2": "0"})
+    assert main(["--config", str(config)]) == 0
+    snapshot = tmp_path / "results" / "run" / "experiment.json"
+    snapshot.write_text(snapshot.read_text()[: len(snapshot.read_text()) // 2])
+    capsys.readouterr()
+    assert main(["--config", str(config), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{snapshot}: damaged, not an Ax experiment snapshot" in err
