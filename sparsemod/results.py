@@ -151,10 +151,17 @@ class ResultsFolder:
         # every row of pareto.csv with its model (resume tidies any extra folder).
         if on_front and result.state_dict is not None:
             self._save_model(job.arm, result, row)
-        atomic_write(self.folder / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
-        atomic_write(self.folder / "pareto.csv", lambda tmp: pareto.to_csv(tmp, index=False))
+        self.write_tables(table, pareto)
         self.drop_models_off_front(keep, pareto)
         return on_front
+
+    def write_tables(self, table: pd.DataFrame | None = None, pareto: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Rewrite trials.csv, then pareto.csv, from the rows; returns the Pareto rows."""
+        table = self.table() if table is None else table
+        pareto = self.pareto(table) if pareto is None else pareto
+        atomic_write(self.folder / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
+        atomic_write(self.folder / "pareto.csv", lambda tmp: pareto.to_csv(tmp, index=False))
+        return pareto
 
     def _save_model(self, arm: str, result: TrialResult, row: dict) -> None:
         staging = Path(tempfile.mkdtemp(dir=self.models, prefix=f".{arm}."))

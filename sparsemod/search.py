@@ -260,6 +260,9 @@ class Search:
                     self.client.mark_trial_failed(index, failed_reason=str(row["reason"]).splitlines()[0])
             else:
                 rerun.append(self._job(index, by_name[self._phase_of(index)], trial.arm.parameters))
+        if recorded:  # pareto.csv, pareto.png, report.html may predate trials.csv (a kill between writes)
+            pareto = self.results.write_tables()
+            write_report(self.results.folder, self.results.table(), pareto, self.settings.objective_names)
         if recorded or rerun:
             self.results.drop_models_off_front(self._parents_in_use())
             self._save_experiment()

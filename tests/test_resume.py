@@ -140,3 +140,27 @@ def test_a_damaged_experiment_json_is_one_line_on_resume(tmp_path, capsys):
     assert main(["--config", str(config), "--resume"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{snapshot}: damaged, not an Ax experiment snapshot" in err
+
+
+def non_dominated(table: pd.DataFrame, objectives: list[str]) -> set[str]:
+    """Arms no other completed arm is at least as good as in every objective and better in one."""
+    done = table[table["status"] == "completed"]
+    values = {arm: done.loc[done["arm"] == arm, objectives].to_numpy(dtype=float)[0] for arm in done["arm"]}
+    return {a for a, va in values.items()
+            if not any((vb <= va).all() and (vb < va).any() for b, vb in values.items() if b != a)}
+
+
+def test_resume_rewrites_the_files_a_kill_left_stale(tmp_path):
+    config = write_config(tmp_path, train={"r1": "3", "r2": "0"})
+    assert main(["--config", str(config)]) == 0
+    results = tmp_path / "results" / "run"
+    # as if killed after trials.csv and before pareto.csv, pareto.png, report.html of the last trial
+    (results / "pareto.csv").write_text("index,arm\n")
+    (results / "report.html").write_text("stale")
+    (results / "pareto.png").write_bytes(b"stale")
+    assert main(["--config", str(config), "--resume"]) == 0
+    trials = pd.read_csv(results / "trials.csv")
+    front = non_dominated(trials, ["error", "model_size", "working_memory"])
+    assert front and set(pd.read_csv(results / "pareto.csv")["arm"]) == front
+    assert (results / "report.html").read_text() != "stale"
+    assert (results / "pareto.png").read_bytes()[:4] == b"\x89PNG"
