@@ -31,6 +31,7 @@ STATUS_COLUMNS = ("status", "reason", "train_seconds", "total_seconds")
 EXTRA_COLUMNS = ("float_error", "test_accuracy", "flops", "parameters", "measured_latency",
                  "working_memory_best_order", "flops_before", "parameters_before")
 MARKERS = ("trials.csv", "experiment.json")
+STOPPED_EARLY = " stopped early: "  # time.txt: "{phase} stopped early: {reason}"
 
 
 class ResultsExistError(FileExistsError):
@@ -108,7 +109,7 @@ class ResultsFolder:
         times = {}
         for line in path.read_text().splitlines() if path.exists() else []:
             key, _, value = line.partition(": ")
-            if value.endswith(" s"):
+            if value.endswith(" s") and STOPPED_EARLY not in line:
                 times[key] = float(value[:-2])
         return times
 
@@ -184,12 +185,22 @@ class ResultsFolder:
             if folder.is_dir() and folder.name not in front:
                 shutil.rmtree(folder)
 
+    def read_stops(self) -> dict[str, str]:
+        """Why phases stopped early in an earlier run (``{phase} stopped early: {reason}``)."""
+        path = self.folder / "time.txt"
+        stops = {}
+        for line in path.read_text().splitlines() if path.exists() else []:
+            head, _, reason = line.partition(STOPPED_EARLY)
+            if reason and " " not in head:
+                stops[head] = reason
+        return stops
+
     def write_times(self, phases: dict[str, float], total: float, state: str,
-                    stopped: str | None = None) -> None:
+                    stopped: dict[str, str] | None = None) -> None:
+        """``state``, wall seconds of the search and of each phase, and why phases stopped early."""
         lines = [f"state: {state}", f"search: {total:.1f} s"]
         lines += [f"{phase}: {seconds:.1f} s" for phase, seconds in phases.items()]
-        if stopped:
-            lines.append(f"stopped early: {stopped}")
+        lines += [f"{phase}{STOPPED_EARLY}{reason}" for phase, reason in (stopped or {}).items()]
         atomic_write_text(self.folder / "time.txt", "\n".join(lines) + "\n")
 
 

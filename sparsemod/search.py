@@ -108,7 +108,8 @@ class Search:
         self.earlier_total = earlier.pop("search", 0.0)
         self.phase_seconds: dict[str, float] = earlier
         self.start = time.perf_counter()
-        self.stop_reason: str | None = None
+        # why a phase stopped early, by phase (a stop ends that phase only; kept across resume)
+        self.stopped: dict[str, str] = results.read_stops()
 
     def run(self) -> None:
         plan = [phase for phase in phases(self.settings, bool(self.problem.morphisms)) if phase.trials > 0]
@@ -130,15 +131,16 @@ class Search:
             self.executor.submit(job)
         while asked < phase.trials or self.executor.pending:
             free = self.executor.capacity - self.executor.pending
-            if asked < phase.trials and self.stop_reason is None and phase.name != "sobol":
-                self.stop_reason = self._stagnation(phase)
-                if self.stop_reason:
-                    progress.message(f"stopping the {phase.name} phase early: {self.stop_reason}")
-            if asked < phase.trials and free > 0 and self.stop_reason is None:
+            if asked < phase.trials and phase.name not in self.stopped and phase.name != "sobol":
+                reason = self._stagnation(phase)
+                if reason:
+                    self.stopped[phase.name] = reason
+                    progress.message(f"stopping the {phase.name} phase early: {reason}")
+            if asked < phase.trials and free > 0 and phase.name not in self.stopped:
                 count = phase.batch if self.executor.pending == 0 else free
                 asked += self._ask(phase, min(count, phase.trials - asked))
-                if self.stop_reason:
-                    progress.message(f"stopping the {phase.name} phase early: {self.stop_reason}")
+                if phase.name in self.stopped:
+                    progress.message(f"stopping the {phase.name} phase early: {self.stopped[phase.name]}")
                 continue
             if not self.executor.pending:
                 break  # stopped early, nothing running
@@ -179,7 +181,7 @@ class Search:
         if phase.name == "morph":
             asked = self._attach_children(count)
             if not asked:
-                self.stop_reason = "no new child of the Pareto parents lies in the search space"
+                self.stopped[phase.name] = "no new child of the Pareto parents lies in the search space"
                 return 0
         else:
             asked = self.client.get_next_trials(max_trials=count)
@@ -288,4 +290,4 @@ class Search:
 
     def _write_times(self, state: str) -> None:
         total = self.earlier_total + time.perf_counter() - self.start
-        self.results.write_times(self.phase_seconds, total, state, self.stop_reason)
+        self.results.write_times(self.phase_seconds, total, state, self.stopped)
