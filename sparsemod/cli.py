@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sparsemod.config import ConfigError, Settings, load_config
 from sparsemod.costs import DEVICES, Device
-from sparsemod.data import DataBundle, DataError
+from sparsemod.data import DataBundle, DataError, check_splits
 from sparsemod.executors import InProcessExecutor, RayExecutor
 from sparsemod.lock import FolderLock, FolderLockedError
 from sparsemod.problem import Problem, ProblemError, load_problem
@@ -89,6 +89,10 @@ def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
         data = problem.load_data(train.dataset, train.data_dir, train.seed)
     except DataError as error:
         raise ConfigError(f"{settings.path} [TRAIN] data_dir: {error}") from None
+    try:
+        check_splits(data)
+    except DataError as error:
+        raise ConfigError(f"{settings.path} [TRAIN] dataset {train.dataset!r}: {error}") from None
     return problem, data
 
 
