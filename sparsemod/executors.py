@@ -4,6 +4,7 @@ results, one per ``wait``, in the order they finish."""
 from __future__ import annotations
 
 import tempfile
+import time
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
@@ -90,7 +91,7 @@ class RayExecutor:
             num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial,
             max_retries=settings.max_failures, retry_exceptions=False)
         self.waiting: deque[TrialJob] = deque()
-        self.running: dict = {}  # object ref -> job
+        self.running: dict = {}  # object ref -> (job, perf_counter at launch)
 
     def submit(self, job: TrialJob) -> None:
         self.waiting.append(job)
@@ -100,16 +101,18 @@ class RayExecutor:
         while self.waiting and len(self.running) < self.capacity:
             job = self.waiting.popleft()
             ref = self.task.remote(job, self.example, self.source, self.data, self.trial_config)
-            self.running[ref] = job
+            self.running[ref] = (job, time.perf_counter())
 
     def wait(self) -> TrialResult:
         ready, _ = self.ray.wait(list(self.running), num_returns=1)
-        job = self.running.pop(ready[0])
+        job, launched = self.running.pop(ready[0])
         try:
             result = self.ray.get(ready[0])
         except self.ray.exceptions.RayError as error:  # worker died, OOM-killed, ...
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            result = TrialResult(job, "failed", reason=f"worker: {type(error).__name__}: {first_line}"[:500])
+            # no result came back: the trial's time is the task's, retries included
+            result = TrialResult(job, "failed", reason=f"worker: {type(error).__name__}: {first_line}"[:500],
+                                 total_seconds=time.perf_counter() - launched)
         self._launch()
         return result
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -43,10 +43,13 @@ class ResultsMissingError(FileNotFoundError):
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """``write`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    The temporary file is created like any file (mode 0666 less the umask), not 0600 as
+    ``tempfile.mkstemp`` would, so the renamed file has the user's usual permissions."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         write(Path(temporary))
         os.replace(temporary, path)
@@ -165,7 +168,8 @@ class ResultsFolder:
         return pareto
 
     def _save_model(self, arm: str, result: TrialResult, row: dict) -> None:
-        staging = Path(tempfile.mkdtemp(dir=self.models, prefix=f".{arm}."))
+        staging = self.models / f".{arm}.{secrets.token_hex(8)}"
+        staging.mkdir()  # mode 0777 less the umask (tempfile.mkdtemp would make it 0700)
         torch.save(result.state_dict, staging / "model.pt")
         (staging / "params.json").write_text(json.dumps(result.job.params, indent=2))
         metrics = {k: row[k] for k in (*OBJECTIVES, *EXTRA_COLUMNS) if k in row}

@@ -1,5 +1,8 @@
 """The results folder keeps the models of the front, and of parents whose children still run."""
 
+import os
+import stat
+
 import torch
 
 from sparsemod.results import ResultsFolder
@@ -31,3 +34,17 @@ def test_plain_files_in_models_are_left_alone(tmp_path):
     assert results.record(finished(1, 0.1, 900.0))  # 0_0 falls off the front: its folder goes
     results.drop_models_off_front()
     assert sorted(p.name for p in results.models.iterdir()) == [".DS_Store", "1_0"]
+
+
+def test_results_files_and_model_folders_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        results = ResultsFolder(tmp_path / "run", ("error", "model_size"), ["width"])
+        results.create()
+        assert results.record(finished(0, 0.2, 1000.0))
+        results.write_times({"sobol": 1.0}, 1.0, "finished")
+    finally:
+        os.umask(old)
+    for name in ("trials.csv", "pareto.csv", "time.txt", "models/0_0/model.pt", "models/0_0/params.json"):
+        assert stat.S_IMODE((results.folder / name).stat().st_mode) == 0o644, name
+    assert stat.S_IMODE((results.models / "0_0").stat().st_mode) == 0o755
