@@ -21,7 +21,7 @@ from sparsemod.lock import FolderLock, FolderLockedError
 from sparsemod.problem import Problem, ProblemError, load_problem
 from sparsemod.results import ResultsExistError, ResultsFolder, ResultsMissingError
 from sparsemod.retrain import locate_arm, retrain_arm, summary
-from sparsemod.search import Search, make_client, quiet_ax
+from sparsemod.search import Search, SearchStopped, make_client, quiet_ax
 from sparsemod.snapshot import SnapshotError, load_client
 from sparsemod.trial import TrialConfig
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         with FolderLock(results.folder):
             return search(settings, problem, data, results, args.resume)
     except (ConfigError, ResultsExistError, ResultsMissingError, FolderLockedError,
-            SnapshotError) as error:
+            SnapshotError, SearchStopped) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
 

@@ -97,6 +97,10 @@ def trials_of(client: Client) -> dict:
     return client._experiment.trials
 
 
+class SearchStopped(RuntimeError):
+    """The search cannot go on (one line for the user); time.txt records it."""
+
+
 class Search:
     """Runs the phases; a search resumed from its folder continues where it stopped."""
 
@@ -117,11 +121,24 @@ class Search:
         interrupted = self._reconcile()
         try:
             for phase in plan:
+                if phase.name != "sobol":
+                    self._require_a_completed_trial()
                 self._run_phase(phase, [j for j in interrupted if j.phase == phase.name], progress)
             self._write_times("finished")
         finally:
             progress.close()
             self.executor.close()
+
+    def _require_a_completed_trial(self) -> None:
+        """The GP models completed trials only: when every Sobol trial failed there is nothing
+        to model (nor a parent to morph), and sampling on could fail forever, so stop."""
+        if any(row["status"] == "completed" for row in self.results.rows):
+            return
+        reasons = list(dict.fromkeys(str(row["reason"]).splitlines()[0] for row in self.results.rows))
+        message = (f"every one of the {len(self.results.rows)} Sobol trials failed, so the GP has "
+                   f"nothing to model; first reasons: {' | '.join(reasons[:3])}")
+        self._write_times(f"stopped: {message}")
+        raise SearchStopped(message)
 
     def _run_phase(self, phase: Phase, rerun: list[TrialJob], progress: Progress) -> None:
         """Keep the executor full: ask when a slot is free (a whole ``batch`` when idle)."""
