@@ -116,7 +116,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     if settings.ray.enabled:
         executor = RayExecutor(problem, data, trial_config(settings), settings.ray)
     else:
-        executor = InProcessExecutor(problem, data, trial_config(settings))
+        executor = InProcessExecutor(problem, data, trial_config(settings), settings.ray.max_failures)
     where = f"Ray ({settings.ray.address}, {executor.capacity} at once)" if settings.ray.enabled else "in-process"
     morphs = f" + {train.r3}x{train.batch_size} morph" if train.morphisms and train.r3 and problem.morphisms else ""
     print(f"sparsemod: {'resuming ' if resume else ''}{train.r1} Sobol + {train.r2}x{train.batch_size} "

@@ -8,7 +8,7 @@ import time
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from sparsemod.config import RaySettings
 from sparsemod.data import DataBundle
@@ -30,19 +30,29 @@ class Executor(Protocol):
 
 
 class InProcessExecutor:
-    """Runs each trial in this process, one at a time, when its result is awaited."""
+    """Runs each trial in this process, one at a time, when its result is awaited.
+
+    A trial that kills the process (the OOM killer, a segfault in a builder) kills the search:
+    ``on_start`` lets the search count each trial's starts across ``--resume`` and give up on
+    one after ``max_failures`` retries, as Ray does for a dead worker."""
 
     capacity = 1
 
-    def __init__(self, problem: Problem, data: DataBundle, trial_config: TrialConfig):
+    def __init__(self, problem: Problem, data: DataBundle, trial_config: TrialConfig,
+                 max_failures: int = 1):
         self.problem, self.data, self.trial_config = problem, data, trial_config
+        self.max_failures = max_failures
+        self.on_start: Callable[[TrialJob], None] | None = None
         self.queue: deque[TrialJob] = deque()
 
     def submit(self, job: TrialJob) -> None:
         self.queue.append(job)
 
     def wait(self) -> TrialResult:
-        return run_trial(self.queue.popleft(), self.problem, self.data, self.trial_config)
+        job = self.queue.popleft()
+        if self.on_start is not None:
+            self.on_start(job)
+        return run_trial(job, self.problem, self.data, self.trial_config)
 
     @property
     def pending(self) -> int:

@@ -30,7 +30,7 @@ from ax.generation_strategy.generator_spec import GeneratorSpec
 from ax.generation_strategy.transition_criterion import MinTrials
 
 from sparsemod.config import OBJECTIVES, TrainSettings
-from sparsemod.executors import Executor
+from sparsemod.executors import Executor, InProcessExecutor
 from sparsemod.hypervolume import hypervolume
 from sparsemod.morphisms.round import draw_candidates, score
 from sparsemod.problem import Problem
@@ -114,6 +114,8 @@ class Search:
         self.start = time.perf_counter()
         # why a phase stopped early, by phase (a stop ends that phase only; kept across resume)
         self.stopped: dict[str, str] = results.read_stops()
+        if isinstance(executor, InProcessExecutor):
+            executor.on_start = self._count_start
 
     def run(self) -> None:
         plan = [phase for phase in phases(self.settings, bool(self.problem.morphisms)) if phase.trials > 0]
@@ -278,14 +280,35 @@ class Search:
                 else:
                     self.client.mark_trial_failed(index, failed_reason=str(row["reason"]).splitlines()[0])
             else:
-                rerun.append(self._job(index, by_name[self._phase_of(index)], trial.arm.parameters))
-        if recorded:  # pareto.csv, pareto.png, report.html may predate trials.csv (a kill between writes)
+                job = self._job(index, by_name[self._phase_of(index)], trial.arm.parameters)
+                if not self._gave_up(job):
+                    rerun.append(job)
+        if self.results.rows:  # pareto.csv, pareto.png, report.html may predate trials.csv (a kill between writes)
             pareto = self.results.write_tables()
             write_report(self.results.folder, self.results.table(), pareto, self.settings.objective_names)
-        if recorded or rerun:
+        if self.results.rows or rerun:
             self.results.drop_models_off_front(self._parents_in_use())
             self._save_experiment()
         return rerun
+
+    def _count_start(self, job: TrialJob) -> None:
+        """In-process: the trial is on disk as started before it runs (see :meth:`_gave_up`)."""
+        trial = trials_of(self.client)[job.index]
+        trial.update_run_metadata({"starts": trial.run_metadata.get("starts", 0) + 1})
+        self._save_experiment()
+
+    def _gave_up(self, job: TrialJob) -> bool:
+        """A trial started more than ``max_failures`` + 1 times in this process, each start
+        ended by the process dying, is recorded failed instead of run again."""
+        starts = trials_of(self.client)[job.index].run_metadata.get("starts", 0)
+        if not isinstance(self.executor, InProcessExecutor) or starts <= self.executor.max_failures:
+            return False
+        result = TrialResult(job, "failed", reason=(
+            f"the search process died {starts} times while this trial ran (killed, out of memory "
+            f"or a crash in native code); not run again ([RAY] max_failures = {self.executor.max_failures})"))
+        self._tell(result)
+        self.results.record(result, self._parents_in_use())
+        return True
 
     def _finish(self, result: TrialResult, progress: Progress) -> None:
         self._tell(result)

@@ -164,3 +164,40 @@ def test_resume_rewrites_the_files_a_kill_left_stale(tmp_path):
     assert front and set(pd.read_csv(results / "pareto.csv")["arm"]) == front
     assert (results / "report.html").read_text() != "stale"
     assert (results / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+KILLER_EXAMPLE = '''
+import os
+import signal
+from pathlib import Path
+from sparsemod.data import load_digits
+from sparsemod.space import Int
+
+SPACE = [Int("width", 2, 8)]
+
+def build(params, input_shape, num_classes):
+    with open(Path(__file__).with_name("starts.log"), "a") as log:
+        log.write("start\\n")
+    os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+
+def load_data(dataset, data_dir, seed):
+    return load_digits(seed)
+'''
+
+
+def test_a_trial_that_kills_the_process_is_failed_after_max_failures(tmp_path):
+    (tmp_path / "killer.py").write_text(KILLER_EXAMPLE)
+    config = write_config(tmp_path, train={"example": str(tmp_path / "killer.py"), "r1": "1", "r2": "0"})
+    command = [sys.executable, str(REPO / "main.py"), "--config", str(config)]
+    for argv in (command, command + ["--resume"]):  # max_failures = 1: a first run and one retry
+        run = subprocess.run(argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert run.returncode == -signal.SIGKILL
+    for _ in range(2):  # then it is recorded failed, and never run again
+        run = subprocess.run(command + ["--resume"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        assert run.returncode == 0
+    assert (tmp_path / "starts.log").read_text().split() == ["start", "start"]
+    trials = pd.read_csv(tmp_path / "results" / "run" / "trials.csv")
+    assert list(trials["status"]) == ["failed"]
+    assert trials["reason"][0].startswith("the search process died 2 times while this trial ran")
+    assert load_client(tmp_path / "results" / "run" / "experiment.json")._experiment.trials[0].status.is_failed
