@@ -19,7 +19,8 @@ from sparsemod.data import DataBundle, DataError, check_splits
 from sparsemod.executors import InProcessExecutor, RayExecutor
 from sparsemod.lock import FolderLock, FolderLockedError
 from sparsemod.problem import Problem, ProblemError, load_problem
-from sparsemod.results import ResultsExistError, ResultsFolder, ResultsMissingError
+from sparsemod.resume import repair_rows
+from sparsemod.results import ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError
 from sparsemod.retrain import locate_arm, retrain_arm, summary
 from sparsemod.search import Search, SearchStopped, make_client, quiet_ax
 from sparsemod.snapshot import SnapshotError, load_client
@@ -58,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             results.create()
         with FolderLock(results.folder):
             return search(settings, problem, data, results, args.resume)
-    except (ConfigError, ResultsExistError, ResultsMissingError, FolderLockedError,
-            SnapshotError, SearchStopped) as error:
+    except (ConfigError, ResultsExistError, ResultsMissingError, ResultsDamagedError,
+            FolderLockedError, SnapshotError, SearchStopped) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
 
@@ -112,7 +113,12 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     if train.morphisms and train.r3 > 0 and not problem.morphisms:
         print(f"warning: {problem.source.name} defines no MORPHISMS: the r3 = {train.r3} morphism "
               "rounds are skipped", file=sys.stderr)
-    client = load_client(results.folder / "experiment.json") if resume else make_client(train, problem)
+    if resume:
+        client = load_client(results.folder / "experiment.json")
+        for line in repair_rows(results, client):
+            print(f"warning: {line}", file=sys.stderr)
+    else:
+        client = make_client(train, problem)
     if settings.ray.enabled:
         executor = RayExecutor(problem, data, trial_config(settings), settings.ray)
     else:

@@ -42,6 +42,10 @@ class ResultsMissingError(FileNotFoundError):
     """``--resume`` on a folder that holds no search."""
 
 
+class ResultsDamagedError(ValueError):
+    """``--resume`` on a results file that cannot be repaired (one line, names the file)."""
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """``write`` to a temporary file beside ``path``, then rename it over ``path``.
 
@@ -101,7 +105,19 @@ class ResultsFolder:
         self.models.mkdir(exist_ok=True)
         if not (self.folder / "trials.csv").exists():
             return
-        table = pd.read_csv(self.folder / "trials.csv", keep_default_na=True)
+        path = self.folder / "trials.csv"
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+        if "\n" not in text and ",".join(self.columns).startswith(text):
+            return  # cut inside its header line: no row survived (sparsemod.resume re-tells them)
+        try:
+            table = pd.read_csv(path, keep_default_na=True)
+        except (pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise ResultsDamagedError(f"{path}: not a readable table ({' '.join(str(error).split())})") from None
+        if list(table.columns) != list(self.columns):
+            missing = [c for c in self.columns if c not in table.columns]
+            extra = [c for c in table.columns if c not in self.columns]
+            raise ResultsDamagedError(f"{path}: columns differ from this search's (missing: "
+                                      f"{', '.join(missing) or 'none'}; unexpected: {', '.join(extra) or 'none'})")
         table["reason"] = table["reason"].fillna("")
         self.rows = [{k: v for k, v in row.items() if k in self.columns}
                      for row in table.to_dict("records")]

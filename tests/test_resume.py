@@ -1,8 +1,10 @@
-"""Kill a running search with SIGKILL, resume it, and lose nothing."""
+"""Kill a running search with SIGKILL, resume it, and lose nothing; a damaged trials.csv is
+repaired from experiment.json or refused, never a reason to delete a model."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -201,3 +203,78 @@ def test_a_trial_that_kills_the_process_is_failed_after_max_failures(tmp_path):
     assert list(trials["status"]) == ["failed"]
     assert trials["reason"][0].startswith("the search process died 2 times while this trial ran")
     assert load_client(tmp_path / "results" / "run" / "experiment.json")._experiment.trials[0].status.is_failed
+
+
+COLUMNS = ["index", "arm", "phase", "blocks", "filters", "status", "error", "model_size", "working_memory"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("finished")
+    config = write_config(folder, train={"r1": "6", "r2": "0"})
+    assert main(["--config", str(config)]) == 0
+    return folder / "results" / "run"
+
+
+@pytest.fixture
+def copy(finished, tmp_path):
+    """A copy of the finished search, its config, and what it held before any damage."""
+    shutil.copytree(finished, tmp_path / "results" / "run")
+    results = tmp_path / "results" / "run"
+    before = pd.read_csv(results / "trials.csv")
+    models = sorted(p.name for p in (results / "models").iterdir())
+    return write_config(tmp_path, train={"r1": "6", "r2": "0"}), results, before, models
+
+
+def cut(path, fraction: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+
+
+@pytest.mark.parametrize("where", ["half of the last line", "55 %", "inside the header"])
+def test_a_cut_trials_csv_is_repaired_and_no_model_is_deleted(copy, where, capsys):
+    config, results, before, models = copy
+    path = results / "trials.csv"
+    lines = path.read_bytes().splitlines(keepends=True)
+    if where == "half of the last line":
+        path.write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    elif where == "55 %":
+        cut(path, 0.55)
+    else:
+        path.write_bytes(lines[0][:20])
+    survivors = pd.read_csv(path)["status"].isin(["completed", "failed"]).sum() if where != "inside the header" else 0
+    assert main(["--config", str(config), "--resume"]) == 0
+    assert "re-told from experiment.json" in capsys.readouterr().err
+    after = pd.read_csv(path)
+    assert len(after) == len(before) == 6 and survivors < 6
+    pd.testing.assert_frame_equal(after[COLUMNS], before[COLUMNS], rtol=1e-8)  # Ax keeps 10 decimals
+    assert sorted(p.name for p in (results / "models").iterdir()) == models
+    assert set(pd.read_csv(results / "pareto.csv")["arm"]) == set(models)
+    kept = after.set_index("arm").loc[models]  # extras of Pareto arms come back from their models
+    pd.testing.assert_series_equal(kept["test_accuracy"], before.set_index("arm").loc[models, "test_accuracy"])
+
+
+def test_a_row_with_a_wrong_metric_is_re_told_from_ax(copy, capsys):
+    config, results, before, models = copy
+    table = before.copy()
+    table.loc[0, "error"] = 0.999
+    table.to_csv(results / "trials.csv", index=False)
+    assert main(["--config", str(config), "--resume"]) == 0
+    assert "(trials 0)" in capsys.readouterr().err
+    assert pd.read_csv(results / "trials.csv")["error"][0] == before["error"][0]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda t: t.assign(index=t["index"] + 100), "row of trial 100, which experiment.json never ran (6 trials)"),
+    (lambda t: t.assign(filters=t["filters"] + 1), "trial 0 has other parameters than in experiment.json"),
+    (lambda t: t.drop(columns=["error"]), "columns differ from this search's (missing: error; unexpected: none)"),
+])
+def test_a_table_ax_cannot_vouch_for_is_refused_and_nothing_deleted(copy, damage, message, capsys):
+    config, results, before, models = copy
+    damaged = damage(before)
+    damaged.to_csv(results / "trials.csv", index=False)
+    assert main(["--config", str(config), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{results / 'trials.csv'}: {message}" in err
+    pd.testing.assert_frame_equal(pd.read_csv(results / "trials.csv"), damaged)
+    assert sorted(p.name for p in (results / "models").iterdir()) == models
