@@ -19,7 +19,7 @@ from sparsemod.data import DataBundle, DataError, check_splits
 from sparsemod.executors import InProcessExecutor, RayExecutor
 from sparsemod.lock import FolderLock, FolderLockedError
 from sparsemod.problem import Problem, ProblemError, load_problem
-from sparsemod.resume import repair_rows
+from sparsemod.resume import check_settings, record_settings, repair_rows
 from sparsemod.results import ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError
 from sparsemod.retrain import locate_arm, retrain_arm, summary
 from sparsemod.search import Search, SearchStopped, make_client, quiet_ax
@@ -114,11 +114,13 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
         print(f"warning: {problem.source.name} defines no MORPHISMS: the r3 = {train.r3} morphism "
               "rounds are skipped", file=sys.stderr)
     if resume:
-        client = load_client(results.folder / "experiment.json")
+        client = load_client(results.folder / "experiment.json", train.seed)
+        check_settings(client, settings, problem)
         for line in repair_rows(results, client):
             print(f"warning: {line}", file=sys.stderr)
     else:
         client = make_client(train, problem)
+        record_settings(client, settings, problem)
     if settings.ray.enabled:
         executor = RayExecutor(problem, data, trial_config(settings), settings.ray)
     else:

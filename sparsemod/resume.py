@@ -1,4 +1,13 @@
-"""``--resume``: trials.csv cross-checked against experiment.json before the search goes on.
+"""``--resume``: the config checked against the search's own, and trials.csv cross-checked
+against experiment.json, before the search goes on.
+
+A new search records in experiment.json the settings that give its trials their meaning
+(:data:`DEFINING`: objectives, constraints, the space, the seed and so the data split, the
+Sobol budget ``r1`` that Ax's generation strategy holds, training epochs, quantization, the
+cost model, pruning).  ``--resume`` refuses a config.ini where one of them changed, naming the
+key: the old trials would be compared with new ones measured otherwise.  The planned rounds
+``r2``, ``r3``, ``batch_size`` and the run-time keys may change (e.g. raise ``r2`` to extend a
+finished search).
 
 Ax's experiment.json is the reference: it is saved after every trial, holds each finished
 trial's status and its four metrics, and only trails trials.csv by the last trial when a kill
@@ -25,10 +34,47 @@ import math
 
 from ax.api.client import Client
 
-from sparsemod.config import OBJECTIVES
+from sparsemod.config import OBJECTIVES, ConfigError, Settings
+from sparsemod.problem import Problem
 from sparsemod.results import EXTRA_COLUMNS, ResultsDamagedError, ResultsFolder
 
 FINISHED = ("completed", "failed")
+PROPERTY = "sparsemod_settings"  # the key in the Ax experiment's properties
+DEFINING = {"TRAIN": ("objectives", "constraints", "seed", "r1", "epochs1", "epochs2", "epochs3",
+                      "dataset", "quant_scheme", "calibration_batches", "device", "flops",
+                      "bandwidth", "pruning", "splitter"),
+            "MORPHNET": ("algorithm", "target", "threshold", "strength", "finetune_epochs")}
+
+
+def defining_settings(settings: Settings, problem: Problem) -> dict[str, str]:
+    """``"[SECTION] key"`` -> its value as text, and the search space as ``[TRAIN] example``."""
+    sections = {"TRAIN": settings.search, "MORPHNET": settings.morphnet}
+    values = {f"[{section}] {key}": _text(getattr(sections[section], key))
+              for section, keys in DEFINING.items() for key in keys}
+    values["[TRAIN] example"] = "; ".join(map(repr, problem.space))
+    return values
+
+
+def record_settings(client: Client, settings: Settings, problem: Problem) -> None:
+    """Keep the defining settings in the experiment (saved with it in experiment.json)."""
+    client._experiment._properties[PROPERTY] = defining_settings(settings, problem)
+
+
+def check_settings(client: Client, settings: Settings, problem: Problem) -> None:
+    """Refuse a resumed config whose defining settings differ from the search's."""
+    recorded = client._experiment._properties.get(PROPERTY, {})
+    for key, value in defining_settings(settings, problem).items():
+        if key in recorded and recorded[key] != value:
+            what = "the search space changed" if key.endswith("example") else \
+                f"was {recorded[key]!r} when the search started, now {value!r}"
+            raise ConfigError(f"{settings.path} {key}: {what}; a resumed search keeps it (its trials "
+                              "were measured that way): restore it, or start a new search under another name")
+
+
+def _text(value) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
 AX_DIGITS = 5e-11  # Ax keeps a metric to 10 decimals
 
 

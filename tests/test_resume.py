@@ -278,3 +278,52 @@ def test_a_table_ax_cannot_vouch_for_is_refused_and_nothing_deleted(copy, damage
     assert err.count("\n") == 1 and f"{results / 'trials.csv'}: {message}" in err
     pd.testing.assert_frame_equal(pd.read_csv(results / "trials.csv"), damaged)
     assert sorted(p.name for p in (results / "models").iterdir()) == models
+
+
+def test_a_resumed_client_draws_what_the_search_would_have_drawn(tmp_path):
+    from sparsemod.config import load_config
+    from sparsemod.problem import load_problem
+    from sparsemod.search import make_client
+    from sparsemod.snapshot import save_client
+
+    settings = load_config(write_config(tmp_path, train={"r1": "3", "seed": "5"})).search
+    client = make_client(settings, load_problem("cnn"))
+    for index, params in client.get_next_trials(max_trials=3).items():  # Sobol, then made-up metrics
+        client.complete_trial(index, raw_data={"error": 0.1 * (index + 1), "model_size": 1000.0 / (index + 1),
+                                               "working_memory": 64.0 * (index + 1), "latency": 1e-4})
+    save_client(client, tmp_path / "experiment.json")
+    first, second = (load_client(tmp_path / "experiment.json", settings.seed).get_next_trials(max_trials=1)
+                     for _ in range(2))
+    assert first == second  # the GP's random restarts are seeded: two resumes agree
+
+
+@pytest.mark.parametrize("section, key, value, fragment", [
+    ("TRAIN", "objectives", "2", "[TRAIN] objectives: was '3' when the search started, now '2'"),
+    ("TRAIN", "seed", "1", "[TRAIN] seed: was '0' when the search started, now '1'"),
+    ("TRAIN", "r1", "4", "[TRAIN] r1: was '2' when the search started, now '4'"),
+    ("TRAIN", "constraints", "model_size <= 2000", "[TRAIN] constraints: was '' when"),
+    ("TRAIN", "example", "SPACE", "[TRAIN] example: the search space changed"),
+    ("MORPHNET", "threshold", "0.5", "[MORPHNET] threshold: was '0.01' when the search started"),
+])
+def test_resume_refuses_a_config_that_would_change_the_trials_meaning(tmp_path, capsys, section, key, value, fragment):
+    base = {"r1": "2", "r2": "0"}
+    assert main(["--config", str(write_config(tmp_path, train=base))]) == 0
+    if key == "example":  # the same example with one bound moved
+        mine = tmp_path / "mine.py"
+        mine.write_text((REPO / "examples" / "cnn.py").read_text().replace('Int("blocks", 1, 3)', 'Int("blocks", 1, 2)'))
+        value = str(mine)
+    config = write_config(tmp_path, train={**base, key: value} if section == "TRAIN" else base)
+    if section != "TRAIN":
+        config.write_text(config.read_text() + f"[{section}]\n{key} = {value}\n")
+    capsys.readouterr()
+    assert main(["--config", str(config), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err
+
+
+def test_resume_accepts_more_rounds(tmp_path):
+    config = write_config(tmp_path, train={"r1": "2", "r2": "0"})
+    assert main(["--config", str(config)]) == 0
+    config = write_config(tmp_path, train={"r1": "2", "r2": "1", "batch_size": "1"})
+    assert main(["--config", str(config), "--resume"]) == 0
+    assert list(pd.read_csv(tmp_path / "results" / "run" / "trials.csv")["phase"]) == ["sobol", "sobol", "gp"]
