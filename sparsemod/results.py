@@ -129,7 +129,10 @@ class ResultsFolder:
         for line in path.read_text().splitlines() if path.exists() else []:
             key, _, value = line.partition(": ")
             if value.endswith(" s") and STOPPED_EARLY not in line:
-                times[key] = float(value[:-2])
+                try:
+                    times[key] = float(value[:-2])
+                except ValueError:  # a note's text, not seconds
+                    continue
         return times
 
     def table(self) -> pd.DataFrame:
@@ -216,11 +219,13 @@ class ResultsFolder:
         return stops
 
     def write_times(self, phases: dict[str, float], total: float, state: str,
-                    stopped: dict[str, str] | None = None) -> None:
-        """``state``, wall seconds of the search and of each phase, and why phases stopped early."""
+                    stopped: dict[str, str] | None = None, notes: Sequence[str] = ()) -> None:
+        """``state``, wall seconds of the search and of each phase, why phases stopped early,
+        and ``notes`` (one line each)."""
         lines = [f"state: {state}", f"search: {total:.1f} s"]
         lines += [f"{phase}: {seconds:.1f} s" for phase, seconds in phases.items()]
         lines += [f"{phase}{STOPPED_EARLY}{reason}" for phase, reason in (stopped or {}).items()]
+        lines += list(notes)
         atomic_write_text(self.folder / "time.txt", "\n".join(lines) + "\n")
 
 

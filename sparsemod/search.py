@@ -224,11 +224,12 @@ class Search:
                                      self.settings.candidates, seen, rng)
         if not candidates:
             return {}
+        unscored = None
         try:
             values = score(self.client, candidates)
         except Exception as error:  # e.g. no completed trial to fit the GP to: draw order
-            tqdm.write(f"warning: morph candidates not scored ({type(error).__name__}: {error}); "
-                       "taking them in the order drawn")
+            unscored = f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
+            tqdm.write(f"warning: morph candidates not scored ({unscored}); taking them in the order drawn")
             values = [-float(i) for i in range(len(candidates))]
         ranked = [c for _, c in sorted(zip(values, range(len(candidates))), reverse=True)]
         attached = {}
@@ -236,7 +237,8 @@ class Search:
             child = candidates[position]
             index = self.client.attach_trial(parameters=child.params)
             trials_of(self.client)[index].update_run_metadata(
-                {"phase": "morph", "parent": child.parent, "operators": list(child.operators)})
+                {"phase": "morph", "parent": child.parent, "operators": list(child.operators),
+                 **({"unscored": unscored} if unscored else {})})
             attached[index] = child.params
         return attached
 
@@ -330,4 +332,14 @@ class Search:
 
     def _write_times(self, state: str) -> None:
         total = self.earlier_total + time.perf_counter() - self.start
-        self.results.write_times(self.phase_seconds, total, state, self.stopped)
+        self.results.write_times(self.phase_seconds, total, state, self.stopped, self._scoring_notes())
+
+    def _scoring_notes(self) -> list[str]:
+        """How the morph children were picked: by the acquisition function, or (when it could
+        not score them) in the order drawn, with the first reason."""
+        morph = [t.run_metadata for t in trials_of(self.client).values() if t.run_metadata.get("phase") == "morph"]
+        if not morph:
+            return []
+        unscored = [m["unscored"] for m in morph if "unscored" in m]
+        note = f"morph scoring: {len(morph) - len(unscored)} of {len(morph)} children ranked by the acquisition function"
+        return [note + (f"; {len(unscored)} in draw order ({unscored[0]})" if unscored else "")]
