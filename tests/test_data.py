@@ -85,3 +85,36 @@ def test_one_empty_split_is_named():
     digits.val = torch.utils.data.Subset(digits.val, [])
     with pytest.raises(DataError, match=r"empty split: val \(train 1257, val 0, test 270 examples\)"):
         check_splits(digits)
+
+
+def fingerprints(part) -> list[bytes]:
+    """One bytes string per example (its input tensor), for TensorDataset and sequence datasets."""
+    return [part[i][0].numpy().tobytes() for i in range(len(part))]
+
+
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cifar")
+    rng = np.random.default_rng(1)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as handle:
+            pickle.dump({b"data": rng.integers(0, 255, (10000, 3072), dtype=np.uint8),
+                         b"labels": list(rng.integers(0, 10, 10000))}, handle)
+    return folder
+
+
+@pytest.mark.parametrize("example, dataset", [
+    ("cnn", "digits"), ("cnn", "mnist"), ("cnn", "cifar10"), ("cnn", "cifar2"),
+    ("sequence", "synthetic"), ("sequence", "digits_rows"), ("sequence", "mnist_rows"),
+])
+def test_every_loader_gives_disjoint_train_val_test(example, dataset, request):
+    from sparsemod.problem import load_problem
+
+    if "mnist" in dataset and not SHARED_MNIST.is_dir():
+        pytest.skip("shared MNIST not beside the repo")
+    data_dir = request.getfixturevalue("cifar_dir") if "cifar" in dataset else SHARED_MNIST
+    data = load_problem(example).load_data(dataset, data_dir, 0)
+    train, val, test = (fingerprints(p) for p in (data.train, data.val, data.test))
+    # every example of these data sets is distinct, so a shared input means a shared example
+    assert len(set(train + val + test)) == len(train) + len(val) + len(test)
+    assert min(len(train), len(val), len(test)) > 0

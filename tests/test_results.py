@@ -2,9 +2,12 @@
 
 import os
 import stat
+import subprocess
+import sys
 
 import torch
 
+from conftest import REPO
 from sparsemod.results import ResultsFolder
 from sparsemod.trial import TrialJob, TrialResult
 
@@ -48,3 +51,29 @@ def test_results_files_and_model_folders_follow_the_umask(tmp_path):
     for name in ("trials.csv", "pareto.csv", "time.txt", "models/0_0/model.pt", "models/0_0/params.json"):
         assert stat.S_IMODE((results.folder / name).stat().st_mode) == 0o644, name
     assert stat.S_IMODE((results.models / "0_0").stat().st_mode) == 0o755
+
+
+def test_a_kill_in_the_middle_of_a_write_leaves_the_previous_file(tmp_path):
+    target = tmp_path / "trials.csv"
+    target.write_text("index,arm\n0,0_0\n")
+    script = f"""
+import time
+from pathlib import Path
+from sparsemod.results import atomic_write
+
+def write(temporary):
+    with open(temporary, "w") as handle:
+        handle.write("index,ar")
+        handle.flush()
+        print("half written", flush=True)
+        time.sleep(120)
+
+atomic_write(Path({str(target)!r}), write)
+"""
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE)
+    assert process.stdout.readline() == b"half written\n"
+    process.kill()
+    process.wait()
+    process.stdout.close()
+    assert target.read_text() == "index,arm\n0,0_0\n"
+    assert [p.read_text() for p in tmp_path.glob(".trials.csv.*.tmp")] == ["index,ar"]  # it was under way

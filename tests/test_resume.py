@@ -327,3 +327,35 @@ def test_resume_accepts_more_rounds(tmp_path):
     config = write_config(tmp_path, train={"r1": "2", "r2": "1", "batch_size": "1"})
     assert main(["--config", str(config), "--resume"]) == 0
     assert list(pd.read_csv(tmp_path / "results" / "run" / "trials.csv")["phase"]) == ["sobol", "sobol", "gp"]
+
+
+SLOW_FAILURE = '''
+import time
+from pathlib import Path
+from sparsemod.data import load_digits
+from sparsemod.space import Float
+
+SPACE = [Float("x", 0.0, 1.0)]
+
+def build(params, input_shape, num_classes):
+    with open(Path(__file__).with_name("builds.log"), "a") as log:
+        log.write(repr(params["x"]) + "\\n")
+    time.sleep(1.0)
+    raise ValueError("never buildable")
+
+def load_data(dataset, data_dir, seed):
+    return load_digits(seed)
+'''
+
+
+def test_resume_does_not_rerun_trials_recorded_as_failed(tmp_path):
+    (tmp_path / "slow.py").write_text(SLOW_FAILURE)
+    config = write_config(tmp_path, train={"example": str(tmp_path / "slow.py"), "r1": "4", "r2": "0"})
+    results = tmp_path / "results" / "run"
+    before = kill_after(config, results, 2, 4)
+    assert (before["status"] == "failed").all()
+    assert main(["--config", str(config), "--resume"]) == 0
+    builds = [float(x) for x in (tmp_path / "builds.log").read_text().split()]
+    for x in before["x"]:
+        assert sum(abs(b - x) < 1e-12 for b in builds) == 1  # built once, before the kill
+    assert sorted(pd.read_csv(results / "trials.csv")["index"]) == [0, 1, 2, 3]

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from sparsemod.costs import DEVICES, Device, flops_per_layer, latency
+from sparsemod.costs import DEVICES, Device, flops_per_layer, latency, layer_traffic, trace_activations
 
 
 def test_flops_per_layer_by_hand():
@@ -29,3 +29,14 @@ def test_roofline_latency():
 def test_device_presets_follow_morphnet_table():
     assert DEVICES["V100"].flops == 125000e9 and DEVICES["V100"].bandwidth == 900e9
     assert DEVICES["P4"].flops == 5500e9 and DEVICES["P4"].bandwidth == 192e9
+
+
+def test_a_layers_traffic_includes_its_weights():
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1)).eval()
+    example = torch.zeros(1, 2, 8, 8)
+    traffic = layer_traffic(model, trace_activations(model, example))
+    activations = (2 * 8 * 8 + 4 * 8 * 8) * 4  # float32 input read + output written
+    weights = (4 * 2 * 3 * 3 + 4) * 4  # kernel and bias, float32
+    assert traffic == {"0": activations + weights}
+    # memory-bound on a device with plenty of compute: latency = bytes / bandwidth
+    assert latency({"0": 1}, Device(flops=1e30, bandwidth=1000.0), traffic) == pytest.approx(1840 / 1000)
