@@ -359,3 +359,18 @@ def test_resume_does_not_rerun_trials_recorded_as_failed(tmp_path):
     for x in before["x"]:
         assert sum(abs(b - x) < 1e-12 for b in builds) == 1  # built once, before the kill
     assert sorted(pd.read_csv(results / "trials.csv")["index"]) == [0, 1, 2, 3]
+
+
+def test_a_lost_failed_row_is_re_told_with_its_reason(tmp_path, capsys):
+    from test_search import FAILING_EXAMPLE
+
+    (tmp_path / "failing.py").write_text(FAILING_EXAMPLE)
+    config = write_config(tmp_path, train={"example": str(tmp_path / "failing.py"), "r1": "2", "r2": "0"})
+    assert main(["--config", str(config)]) == 0
+    path = tmp_path / "results" / "run" / "trials.csv"
+    before = pd.read_csv(path)
+    path.write_text(path.read_text().splitlines()[0] + "\n")  # every row lost
+    assert main(["--config", str(config), "--resume"]) == 0
+    after = pd.read_csv(path)
+    assert list(after["status"]) == ["failed", "failed"]
+    assert list(after["reason"]) == list(before["reason"])  # Ax kept each reason's first line
