@@ -285,7 +285,7 @@ class Search:
                 job = self._job(index, by_name[self._phase_of(index)], trial.arm.parameters)
                 if not self._gave_up(job):
                     rerun.append(job)
-        if self.results.rows:  # pareto.csv, pareto.png, report.html may predate trials.csv (a kill between writes)
+        if self.results.rows:  # pareto.csv, .png, report.html may predate trials.csv (a kill between writes)
             pareto = self.results.write_tables()
             write_report(self.results.folder, self.results.table(), pareto, self.settings.objective_names)
         if self.results.rows or rerun:
@@ -300,8 +300,8 @@ class Search:
         self._save_experiment()
 
     def _gave_up(self, job: TrialJob) -> bool:
-        """A trial started more than ``max_failures`` + 1 times in this process, each start
-        ended by the process dying, is recorded failed instead of run again."""
+        """A trial whose ``max_failures`` + 1 runs in this process each ended with the process
+        dying (it is still running in experiment.json) is recorded failed, not run again."""
         starts = trials_of(self.client)[job.index].run_metadata.get("starts", 0)
         if not isinstance(self.executor, InProcessExecutor) or starts <= self.executor.max_failures:
             return False
@@ -337,9 +337,11 @@ class Search:
     def _scoring_notes(self) -> list[str]:
         """How the morph children were picked: by the acquisition function, or (when it could
         not score them) in the order drawn, with the first reason."""
-        morph = [t.run_metadata for t in trials_of(self.client).values() if t.run_metadata.get("phase") == "morph"]
+        morph = [t.run_metadata for t in trials_of(self.client).values()
+                 if t.run_metadata.get("phase") == "morph"]
         if not morph:
             return []
         unscored = [m["unscored"] for m in morph if "unscored" in m]
-        note = f"morph scoring: {len(morph) - len(unscored)} of {len(morph)} children ranked by the acquisition function"
+        note = (f"morph scoring: {len(morph) - len(unscored)} of {len(morph)} children ranked by the "
+                "acquisition function")
         return [note + (f"; {len(unscored)} in draw order ({unscored[0]})" if unscored else "")]
