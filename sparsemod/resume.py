@@ -39,6 +39,7 @@ from sparsemod.problem import Problem
 from sparsemod.results import EXTRA_COLUMNS, ResultsDamagedError, ResultsFolder
 
 FINISHED = ("completed", "failed")
+AX_DIGITS = 5e-11  # Ax keeps a metric to 10 decimals: half a unit of the last one
 PROPERTY = "sparsemod_settings"  # the key in the Ax experiment's properties
 DEFINING = {"TRAIN": ("objectives", "constraints", "seed", "r1", "epochs1", "epochs2", "epochs3",
                       "dataset", "quant_scheme", "calibration_batches", "device", "flops",
@@ -75,7 +76,6 @@ def _text(value) -> str:
     if isinstance(value, tuple):
         return ", ".join(map(str, value))
     return str(value).lower() if isinstance(value, bool) else str(value)
-AX_DIGITS = 5e-11  # Ax keeps a metric to 10 decimals
 
 
 def repair_rows(results: ResultsFolder, client: Client) -> list[str]:
