@@ -2,7 +2,7 @@
 
 import sys
 
-from sparsemod.cli import main
+if __name__ == "__main__":  # the import stays here: trial worker processes re-import this file
+    from sparsemod.cli import main
 
-if __name__ == "__main__":
     sys.exit(main())

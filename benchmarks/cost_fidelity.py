@@ -1,13 +1,17 @@
 """Do the modeled costs track the deployed int8 model?
 
-For N random architectures of the CNN space (examples/cnn.py) on digits, each trained one
-epoch and quantized (post), prints:
-- Spearman rank correlation between modeled latency (FLOPs / flops, and the roofline with a
-  bandwidth) and the measured median CPU latency (batch 1, one thread);
+For N random architectures of the CNN space (examples/cnn.py), each quantized (post) with
+its initial weights (int8 kernel times do not depend on the weight values), prints:
+- the measured median CPU latency (batch 1, one torch thread, ``--runs`` runs, the runs of
+  all architectures interleaved) against three models: FLOPs (its single rate fitted on these
+  very architectures, the most it can do), the roofline (1 GFLOP/s, 4 GB/s) and a calibrated
+  device profile (``--profile``, from ``python -m sparsemod.calibrate``, which never sees
+  these architectures): Spearman rank correlation and median relative error;
 - the largest relative difference between the computed model size and (a) the bytes of the
   tensors unpacked from the quantized layers, (b) the size of the saved state_dict file.
 
-    python benchmarks/cost_fidelity.py [--archs 20] [--seed 0]
+    python -m sparsemod.calibrate --out cpu.json
+    python benchmarks/cost_fidelity.py --profile cpu.json [--archs 30] [--seed 0] [--runs 20]
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import random
+import statistics
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -27,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sparsemod import costs  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
-from sparsemod.space import Choice, Float, Int  # noqa: E402
-from sparsemod.trial import TrialConfig, TrialJob, run_trial  # noqa: E402
 from sparsemod.quantize import quantize  # noqa: E402
+from sparsemod.space import Choice, Float, Int  # noqa: E402
+from sparsemod.trial import check_runs  # noqa: E402
 
 
 def sample(space, rng: np.random.Generator) -> dict:
@@ -61,46 +68,85 @@ def unpacked_weight_bytes(deployed: torch.nn.Module) -> int:
     return total
 
 
+@torch.no_grad()
+def interleaved_latency(models: list, examples: list, runs: int, seed: int) -> list[float]:
+    """Median seconds of one call per model; each run times every model once, shuffled."""
+    for model, example in zip(models, examples):
+        for _ in range(3):
+            model(example)
+    times: list[list[float]] = [[] for _ in models]
+    order, rng = list(range(len(models))), random.Random(seed)
+    for _ in range(runs):
+        rng.shuffle(order)
+        for i in order:
+            start = time.perf_counter()
+            models[i](examples[i])
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def median_relative_error(predicted: np.ndarray, measured: np.ndarray) -> float:
+    return float(np.median(np.abs(predicted - measured) / measured))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--archs", type=int, default=20)
+    parser.add_argument("--archs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--profile", type=Path, help="a device profile from python -m sparsemod.calibrate")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--data-dir", type=Path)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
     problem = load_problem("cnn")
-    data = problem.load_data("digits", None, args.seed)
+    data = problem.load_data(args.dataset, args.data_dir, args.seed)
+    profile = costs.DeviceProfile.load(args.profile) if args.profile else None
     rng = np.random.default_rng(args.seed)
-    compute_bound = TrialConfig("post", 4, costs.Device(1e9), 1, False)
+    calibration = [torch.stack([data.train[i][0] for i in range(64)])]
     roofline = costs.Device(1e9, 4e9)
-    rows = []
+    rows, deployed_models, examples = [], [], []
     while len(rows) < args.archs:
         params = sample(problem.space, rng)
-        result = run_trial(TrialJob(len(rows), "", "bench", params, 1, args.seed), problem, data, compute_bound)
-        if result.status != "completed":
-            continue
         model = problem.build(params, data.input_shape, data.num_classes)
-        model.load_state_dict(result.state_dict)
-        example = torch.zeros(1, *data.input_shape)
-        deployed = quantize(model, "post", [data.train.tensors[0][:64]], example)
+        try:
+            example = check_runs(model, data.input_shape)
+        except RuntimeError:
+            continue  # too many downsamplings for the input: a failed trial in a search
+        deployed = quantize(model.eval(), "post", calibration, example)
         trace = costs.trace_activations(deployed, example)
         flops = costs.flops_per_layer(model, example)
-        traffic = costs.layer_traffic(deployed, trace)
         buffer = io.BytesIO()
         torch.save(deployed.state_dict(), buffer)
         rows.append({
-            "modeled": result.metrics["latency"],
-            "roofline": costs.latency(flops, roofline, traffic),
-            "measured": result.extras["measured_latency"],
+            "flops": float(sum(flops.values())),
+            "roofline": costs.latency(flops, roofline, costs.layer_traffic(deployed, trace)),
+            "profile": profile.predict(costs.deployed_ops(deployed, trace)) if profile else float("nan"),
             "size": costs.model_size(deployed),
             "unpacked": unpacked_weight_bytes(deployed),
             "file": buffer.getbuffer().nbytes,
         })
-        print(f"arch {len(rows):2d}: flops {result.extras['flops']:>9.0f}  modeled {rows[-1]['modeled'] * 1e3:.4f} ms"
-              f"  measured {rows[-1]['measured'] * 1e3:.4f} ms  size {rows[-1]['size']} B", flush=True)
+        deployed_models.append(deployed)
+        examples.append(example)
+    measured = interleaved_latency(deployed_models, examples, args.runs, args.seed)
+    for i, (row, seconds) in enumerate(zip(rows, measured)):
+        row["measured"] = seconds
+        print(f"arch {i + 1:2d}: flops {row['flops']:>11.0f}  profile {row['profile'] * 1e6:8.1f} µs  "
+              f"measured {seconds * 1e6:8.1f} µs  size {row['size']} B", flush=True)
     col = {k: np.array([r[k] for r in rows], dtype=float) for k in rows[0]}
-    print(f"\n{len(rows)} architectures of examples/cnn.py, int8 (post), digits")
-    print(f"Spearman(modeled FLOPs latency, measured)  = {spearmanr(col['modeled'], col['measured']).statistic:.3f}")
-    print(f"Spearman(roofline latency, measured)       = {spearmanr(col['roofline'], col['measured']).statistic:.3f}")
+    rate = float(np.median(col["flops"] / col["measured"]))  # FLOPs model's best single rate
+    print(f"\n{len(rows)} architectures of examples/cnn.py on {args.dataset}, int8 (post), "
+          f"median of {args.runs} interleaved runs, 1 thread")
+    print(f"{'model':<44}{'Spearman':>10}{'median rel. error':>20}")
+    for label, predicted in (("FLOPs / rate (rate fitted on these archs)", col["flops"] / rate),
+                             ("roofline (1 GFLOP/s, 4 GB/s)", col["roofline"]),
+                             (f"profile {args.profile}", col["profile"])):
+        if np.isnan(predicted).any():
+            continue
+        print(f"{label:<44}{spearmanr(predicted, col['measured']).statistic:>10.3f}"
+              f"{median_relative_error(predicted, col['measured']):>20.3f}")
     print(f"max |size - unpacked tensors| / unpacked    = {np.max(np.abs(col['size'] - col['unpacked']) / col['unpacked']):.4f}")
     file_gap = np.abs(col["size"] - col["file"]) / col["file"]
     print(f"|size - saved state_dict file| / file      = max {file_gap.max():.4f}, median {np.median(file_gap):.4f}")

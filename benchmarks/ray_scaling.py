@@ -1,4 +1,4 @@
-"""Throughput of the same trials in-process vs on a local Ray runtime.
+"""Throughput of the same trials in sparsemod's one worker process vs on a local Ray runtime.
 
     python benchmarks/ray_scaling.py [--trials 8] [--epochs 6] [--concurrent 2]
 
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cost_fidelity import sample  # noqa: E402
 from sparsemod import costs  # noqa: E402
 from sparsemod.config import RaySettings  # noqa: E402
-from sparsemod.executors import InProcessExecutor, RayExecutor  # noqa: E402
+from sparsemod.executors import ProblemSource, RayExecutor, WorkerExecutor  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
 from sparsemod.trial import TrialConfig, TrialJob  # noqa: E402
 
@@ -61,18 +61,19 @@ def main() -> None:
     jobs = [TrialJob(i, f"{i}_0", "bench", sample(problem.space, rng), args.epochs, i)
             for i in range(args.trials)]
     trial_config = TrialConfig("post", 4, costs.Device(1e9), 1, False)
-    local, _, local_results = run(lambda: InProcessExecutor(problem, data, trial_config), jobs)
+    source = ProblemSource(problem.source, False, "digits", None, 0)
+    local, _, local_results = run(lambda: WorkerExecutor(source, trial_config), jobs)
     ray_settings = RaySettings("local", args.concurrent, 1.0, 0.0, 0)
     ray, ray_trials, ray_results = run(lambda: RayExecutor(problem, data, trial_config, ray_settings), jobs)
     print(f"{args.trials} trials ({args.epochs} epochs, digits, cnn space):")
-    print(f"  in-process : {local:6.1f} s  {60 * args.trials / local:5.1f} trials/min  ({sum(r.status == 'completed' for r in local_results)} completed)")
+    print(f"  worker : {local:6.1f} s  {60 * args.trials / local:5.1f} trials/min  ({sum(r.status == 'completed' for r in local_results)} completed)")
     print(f"  Ray x{args.concurrent}     : {ray:6.1f} s  {60 * args.trials / ray:5.1f} trials/min  ({sum(r.status == 'completed' for r in ray_results)} completed),"
           f" {ray - ray_trials:.1f} s of it starting Ray")
-    print(f"  throughput ratio Ray / in-process            = {local / ray:.2f}")
+    print(f"  throughput ratio Ray / worker                = {local / ray:.2f}")
     print(f"  throughput ratio without Ray's start-up      = {local / ray_trials:.2f}")
     local_sum = sum(r.total_seconds for r in local_results)
     ray_sum = sum(r.total_seconds for r in ray_results)
-    print(f"  trial seconds summed: in-process {local_sum:.1f}, Ray {ray_sum:.1f} "
+    print(f"  trial seconds summed: worker {local_sum:.1f}, Ray {ray_sum:.1f} "
           f"(each Ray trial {ray_sum / local_sum:.2f}x as long: two trials share 2 cores with Ray's daemons)")
     ideal = best_makespan([r.total_seconds for r in local_results], args.concurrent)
     print(f"  bound set by these trials' lengths ({args.concurrent} slots)  = {local / ideal:.2f}")

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sparsemod.config import ConfigError, Settings, load_config
-from sparsemod.costs import DEVICES, Device
-from sparsemod.data import DataBundle, DataError, check_splits
-from sparsemod.executors import InProcessExecutor, RayExecutor
-from sparsemod.lock import FolderLock, FolderLockedError
-from sparsemod.problem import Problem, ProblemError, load_problem
-from sparsemod.resume import check_settings, record_settings, repair_rows
-from sparsemod.results import ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError
-from sparsemod.retrain import locate_arm, retrain_arm, summary
-from sparsemod.search import Search, SearchStopped, make_client, quiet_ax
-from sparsemod.snapshot import SnapshotError, load_client
-from sparsemod.trial import TrialConfig
+from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
+
+if TYPE_CHECKING:
+    from sparsemod.data import DataBundle
+    from sparsemod.problem import Problem
+    from sparsemod.results import ResultsFolder
+    from sparsemod.trial import TrialConfig
 
 USAGE_ERROR = 2
 
@@ -41,9 +36,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arm", help="the arm to test (overrides [TEST] arm)")
     args = parser.parse_args(argv)
     try:
+        # Only the standard library is loaded so far: a bad config fails in well under a second.
         settings = load_config(args.config)
-        check_consistent(settings)
-        if args.command == "test" or (args.command is None and not settings.train):
+        test_mode = args.command == "test" or (args.command is None and not settings.train)
+        if test_mode:
+            check_test_mode(settings)
+    except ConfigError as error:
+        return _usage_error(error)
+    return _run(settings, args, test_mode)
+
+
+def _usage_error(error: Exception) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
+    """The [TEST] mode or a search, once the config is valid (torch, Ax and Ray load here)."""
+    from sparsemod.lock import FolderLock, FolderLockedError
+    from sparsemod.results import ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError
+    from sparsemod.retrain import locate_arm, retrain_arm, summary
+    from sparsemod.search import SearchStopped
+    from sparsemod.snapshot import SnapshotError
+
+    try:
+        if test_mode:
             arm = args.arm if args.arm is not None else settings.test.arm
             locate_arm(settings, arm)  # before loading data: a bad arm fails fast
             problem, data = prepare(settings)
@@ -61,20 +78,13 @@ def main(argv: list[str] | None = None) -> int:
             return search(settings, problem, data, results, args.resume)
     except (ConfigError, ResultsExistError, ResultsMissingError, ResultsDamagedError,
             FolderLockedError, SnapshotError, SearchStopped) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return USAGE_ERROR
-
-
-def check_consistent(settings: Settings) -> None:
-    """Keys of different sections that must agree."""
-    path = settings.path
-    if settings.test.splitter != settings.search.splitter:
-        raise ConfigError(f"{path} [TEST] splitter: expected {str(settings.search.splitter).lower()} "
-                          f"(as [TRAIN] splitter: the arm's max_len means windows or whole "
-                          f"sequences), got {str(settings.test.splitter).lower()!r}")
+        return _usage_error(error)
 
 
 def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
+    from sparsemod.data import DataError, check_splits
+    from sparsemod.problem import ProblemError, load_problem
+
     train = settings.search
     try:
         problem = load_problem(train.example, train.splitter)
@@ -98,14 +108,24 @@ def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
 
 
 def trial_config(settings: Settings) -> TrialConfig:
+    from sparsemod.costs import resolve_device
+    from sparsemod.trial import TrialConfig
+
     train = settings.search
-    device = DEVICES[train.device] if train.device else Device(train.flops, train.bandwidth)
+    device = resolve_device(train.device, train.flops, train.bandwidth)
     return TrialConfig(train.quant_scheme, train.calibration_batches, device, train.threads,
                        train.debug, settings.morphnet if train.pruning else None, train.splitter)
 
 
 def search(settings: Settings, problem: Problem, data: DataBundle, results: ResultsFolder,
            resume: bool) -> int:
+    import warnings
+
+    from sparsemod.executors import ProblemSource, RayExecutor, WorkerExecutor
+    from sparsemod.resume import check_settings, record_settings, repair_rows
+    from sparsemod.search import Search, make_client, quiet_ax
+    from sparsemod.snapshot import load_client
+
     train = settings.search
     quiet_ax(train.debug)
     if not train.debug:
@@ -124,8 +144,9 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     if settings.ray.enabled:
         executor = RayExecutor(problem, data, trial_config(settings), settings.ray)
     else:
-        executor = InProcessExecutor(problem, data, trial_config(settings), settings.ray.max_failures)
-    where = f"Ray ({settings.ray.address}, {executor.capacity} at once)" if settings.ray.enabled else "in-process"
+        source = ProblemSource(problem.source, train.splitter, train.dataset, train.data_dir, train.seed)
+        executor = WorkerExecutor(source, trial_config(settings), settings.ray.max_failures)
+    where = f"Ray ({settings.ray.address}, {executor.capacity} at once)" if settings.ray.enabled else "worker process"
     morphs = f" + {train.r3}x{train.batch_size} morph" if train.morphisms and train.r3 and problem.morphisms else ""
     print(f"sparsemod: {'resuming ' if resume else ''}{train.r1} Sobol + {train.r2}x{train.batch_size} "
           f"GP{morphs} trials of {problem.source.name} on {train.dataset} ({where}); objectives "

@@ -6,6 +6,9 @@ A bad file raises :class:`ConfigError` whose one-line message names the file, se
 the allowed values and what was given, e.g.::
 
     config.ini [TRAIN] objectives: expected an integer 1-4, got 'five'
+
+This module imports nothing heavier than the standard library, so that ``main.py`` reports
+a bad file before torch, Ax or Ray are loaded.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from typing import Any, Callable
 
 QUANT_SCHEMES = ("post", "dynamic", "both", "none")
 OBJECTIVES = ("error", "model_size", "working_memory", "latency")
+# The presets of sparsemod.costs.DEVICES (a test keeps both lists equal): named here so that
+# validating a config does not import torch.
+DEVICE_NAMES = ("K80", "P4", "T4", "P100", "V100", "TPUv2", "cortex-m4", "cortex-m7")
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+# [TEST] keys that default to the [TRAIN] key of the same name
+TEST_FROM_TRAIN = ("name", "root", "pruning", "splitter", "quant_scheme", "objectives")
 
 
 class ConfigError(ValueError):
@@ -112,10 +121,13 @@ def _any_text() -> tuple[Callable[[str], str], str]:
 
 
 def _device() -> tuple[Callable[[str], str], str]:
-    from sparsemod.costs.latency import DEVICES
+    preset, expected = _optional_choice(*DEVICE_NAMES)
 
-    parse, expected = _optional_choice(*DEVICES)
-    return parse, expected.replace("empty", "empty (use flops, bandwidth)")
+    def parse(text: str) -> str:
+        return text if text.endswith(".json") else preset(text)
+
+    return parse, (expected.replace("empty", "empty (use flops, bandwidth)")
+                   + " or a device profile .json (python -m sparsemod.calibrate --out cpu.json)")
 
 
 def _ray_address() -> tuple[Callable[[str], str], str]:
@@ -229,7 +241,7 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("name", _name()),
         _key("root", _text()),
         _key("epochs", _integer(1)),
-        _key("arm", _any_text()),
+        _key("arm", _any_text(), ""),
         _key("expand_target", _optional_choice("flops", "size", "latency", "memory"), ""),
         _key("expand_budget", _optional_positive_real(), ""),
         _key("seed", _integer(0), "0"),
@@ -262,7 +274,7 @@ class TrainSettings:
     data_dir: Path | None
     seed: int
     bandwidth: float | None  # device bytes per second; None: latency = FLOPs / flops
-    device: str  # a named device preset; overrides flops and bandwidth
+    device: str  # a named preset or a calibrated profile's path; overrides flops and bandwidth
     calibration_batches: int  # training batches that calibrate static quantization
     threads: int  # torch threads per trial
     constraints: tuple[Constraint, ...]  # outcome constraints (Ax); the Pareto set obeys them
@@ -323,7 +335,8 @@ class MorphNetSettings:
     log_dir: Path | None  # TensorBoard scalars per trial when set
 
 
-OPTIONAL_SECTIONS = ("RAY", "MORPHNET")  # a missing optional section takes every default
+# A missing optional section takes every default; [TEST] is needed by the [TEST] mode only.
+OPTIONAL_SECTIONS = ("RAY", "MORPHNET", "TEST")
 
 
 @dataclass(frozen=True)
@@ -331,9 +344,27 @@ class Settings:
     path: Path
     train: bool
     search: TrainSettings
-    test: TestSettings
+    test: TestSettings | None  # None: no [TEST] section (a search needs none)
     ray: RaySettings
     morphnet: MorphNetSettings
+
+
+def is_example_path(example: str) -> bool:
+    """``example`` names a file (``mine.py``, ``dir/mine``) rather than a module under examples/."""
+    return example.endswith(".py") or "/" in example or "\\" in example
+
+
+def example_path(example: str, base: Path | None = None) -> Path:
+    """The example file: a name under examples/ (``cnn``) or a path, relative to ``base``
+    (the config file's folder; default the working directory)."""
+    if not is_example_path(example):
+        return EXAMPLES_DIR / f"{example}.py"
+    path = Path(example).expanduser()
+    return (path if path.is_absolute() else (base or Path.cwd()) / path).resolve()
+
+
+def available_examples() -> list[str]:
+    return sorted(p.stem for p in EXAMPLES_DIR.glob("*.py") if not p.stem.startswith("_"))
 
 
 def load_config(path: str | Path) -> Settings:
@@ -359,32 +390,68 @@ def load_config(path: str | Path) -> Settings:
             f"{path} [{unknown_sections[0]}]: unknown section; expected one of "
             + ", ".join(f"[{s}]" for s in SCHEMA)
         )
-    values = {section: _read_section(path, parser, section, keys) for section, keys in SCHEMA.items()}
+    if parser.has_section("TEST") and parser.has_section("TRAIN"):
+        for name in TEST_FROM_TRAIN:
+            if not parser.has_option("TEST", name) and parser.has_option("TRAIN", name):
+                parser.set("TEST", name, parser.get("TRAIN", name))
+    values = {section: _read_section(path, parser, section, keys) for section, keys in SCHEMA.items()
+              if section != "TEST" or parser.has_section("TEST")}
     base = path.resolve().parent
 
     def resolve(text: str) -> Path:
-        candidate = Path(text).expanduser()
-        return candidate if candidate.is_absolute() else base / candidate
+        return (base / Path(text).expanduser()).resolve()  # an absolute path replaces base
 
     train = values["TRAIN"]
+    given = dict(train)  # as written, for the messages
     train["root"] = resolve(train["root"])
     train["data_dir"] = resolve(train["data_dir"]) if train["data_dir"] else None
-    test = values["TEST"]
-    test["root"] = resolve(test["root"])
-    if bool(test["expand_target"]) != (test["expand_budget"] is not None):
-        raise ConfigError(f"{path} [TEST] expand_budget: expected a number when expand_target is "
-                          f"set and empty otherwise, got {test['expand_budget']!r} with expand_target "
-                          f"{test['expand_target']!r}")
+    if train["device"].endswith(".json"):
+        from sparsemod.costs.profile import DeviceProfile, ProfileError
+
+        train["device"] = str(resolve(train["device"]))
+        try:
+            DeviceProfile.load(train["device"])
+        except ProfileError as error:
+            raise ConfigError(f"{path} [TRAIN] device: {error}") from None
+    if train["data_dir"] is not None and not train["data_dir"].is_dir():
+        raise ConfigError(f"{path} [TRAIN] data_dir: expected empty or an existing folder (relative to "
+                          f"{base}), got {given['data_dir']!r} ({train['data_dir']} not found)")
+    example = example_path(train["example"], base)
+    if not example.is_file():
+        raise ConfigError(f"{path} [TRAIN] example: expected one of {', '.join(available_examples())} "
+                          f"or a path to your own .py file (relative to {base}), got "
+                          f"{given['example']!r} ({example} not found)")
+    train["example"] = str(example) if is_example_path(train["example"]) else train["example"]
+    test = values.get("TEST")
+    if test is not None:
+        test["root"] = resolve(test["root"])
+        if bool(test["expand_target"]) != (test["expand_budget"] is not None):
+            raise ConfigError(f"{path} [TEST] expand_budget: expected a number when expand_target "
+                              f"is set and empty otherwise, got {test['expand_budget']!r} with "
+                              f"expand_target {test['expand_target']!r}")
     morphnet = values["MORPHNET"]
     morphnet["log_dir"] = resolve(morphnet["log_dir"]) if morphnet["log_dir"] else None
     return Settings(
         path=path,
         train=values["DEFAULT"]["train"],
         search=TrainSettings(**train),
-        test=TestSettings(**test),
+        test=TestSettings(**test) if test is not None else None,
         ray=RaySettings(**values["RAY"]),
         morphnet=MorphNetSettings(**morphnet),
     )
+
+
+def check_test_mode(settings: Settings) -> TestSettings:
+    """The [TEST] section, checked against [TRAIN]: made only when the [TEST] mode runs."""
+    path, test = settings.path, settings.test
+    if test is None:
+        raise ConfigError(f"{path} [TEST]: section missing; the [TEST] mode needs it (at least "
+                          "epochs = N; the other keys default to [TRAIN]'s)")
+    if test.splitter != settings.search.splitter:
+        raise ConfigError(f"{path} [TEST] splitter: expected {str(settings.search.splitter).lower()} "
+                          f"(as [TRAIN] splitter: the arm's max_len means windows or whole "
+                          f"sequences), got {str(test.splitter).lower()!r}")
+    return test
 
 
 def _read_section(

@@ -3,12 +3,16 @@ results, one per ``wait``, in the order they finish."""
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
 import tempfile
 import time
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from sparsemod.config import RaySettings
 from sparsemod.data import DataBundle
@@ -29,30 +33,80 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-class InProcessExecutor:
-    """Runs each trial in this process, one at a time, when its result is awaited.
+@dataclass(frozen=True)
+class ProblemSource:
+    """What a worker process needs to load the example and its data itself (an example's
+    functions, loaded from a file path, do not pickle)."""
 
-    A trial that kills the process (the OOM killer, a segfault in a builder) kills the search:
-    ``on_start`` lets the search count each trial's starts across ``--resume`` and give up on
-    one after ``max_failures`` retries, as Ray does for a dead worker."""
+    example: Path
+    splitter: bool
+    dataset: str
+    data_dir: Path | None
+    seed: int
+
+    def load(self) -> tuple[Problem, DataBundle]:
+        problem = load_problem(self.example, self.splitter)
+        return problem, problem.load_data(self.dataset, self.data_dir, self.seed)
+
+
+def _serve_trials(connection: Connection, source: ProblemSource, trial_config: TrialConfig) -> None:
+    """The worker process: run each job received, send back its result; ``None`` ends it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
+    problem, data = source.load()
+    while (job := connection.recv()) is not None:
+        connection.send(run_trial(job, problem, data, trial_config))
+
+
+class WorkerExecutor:
+    """Runs trials one at a time in a worker process beside the search.
+
+    The search's process meanwhile generates the next suggestions: two cores busy, and no
+    interpreter lock or ``torch.fx`` tracing (quantization patches ``nn.Module.__call__``
+    process-wide while it traces) shared between training and the optimizer.  A trial that
+    kills its process (a segfault in a builder, the OOM killer) becomes a failed trial and
+    the next one gets a new worker.
+    """
 
     capacity = 1
 
-    def __init__(self, problem: Problem, data: DataBundle, trial_config: TrialConfig,
-                 max_failures: int = 1):
-        self.problem, self.data, self.trial_config = problem, data, trial_config
-        self.max_failures = max_failures
-        self.on_start: Callable[[TrialJob], None] | None = None
+    def __init__(self, source: ProblemSource, trial_config: TrialConfig, max_failures: int = 1):
+        self.source, self.trial_config, self.max_failures = source, trial_config, max_failures
+        self.context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         self.queue: deque[TrialJob] = deque()
+        self.process: BaseProcess | None = None
+        self.connection: Connection | None = None
+        self._start()  # now: its imports overlap with the search's first ask
+
+    def _start(self) -> None:
+        ours, theirs = self.context.Pipe()
+        self.process = self.context.Process(target=_serve_trials, name="sparsemod-trial", daemon=True,
+                                            args=(theirs, self.source, self.trial_config))
+        self.process.start()
+        theirs.close()
+        self.connection = ours
 
     def submit(self, job: TrialJob) -> None:
         self.queue.append(job)
 
     def wait(self) -> TrialResult:
+        """The next job's result; a job whose worker died is run again in a new worker, up
+        to ``max_failures`` times (as Ray retries a task), then recorded failed."""
         job = self.queue.popleft()
-        if self.on_start is not None:
-            self.on_start(job)
-        return run_trial(job, self.problem, self.data, self.trial_config)
+        start = time.perf_counter()
+        for attempt in range(1, self.max_failures + 2):
+            if self.process is None or not self.process.is_alive():
+                self._start()
+            try:
+                self.connection.send(job)
+                return self.connection.recv()
+            except (EOFError, OSError):  # the worker died during the trial
+                self.process.join(timeout=10)
+                code = self.process.exitcode
+                self.process = None
+        died = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        return TrialResult(job, "failed", total_seconds=time.perf_counter() - start,
+                           reason=f"worker: the trial's process died {attempt} times ({died}); not run "
+                                  f"again ([RAY] max_failures = {self.max_failures})")
 
     @property
     def pending(self) -> int:
@@ -60,6 +114,15 @@ class InProcessExecutor:
 
     def close(self) -> None:
         self.queue.clear()
+        if self.process is not None and self.process.is_alive():
+            try:
+                self.connection.send(None)
+            except OSError:
+                pass  # already gone
+            self.process.join(timeout=10)
+            if self.process.is_alive():
+                self.process.kill()
+        self.process = None
 
 
 def _trial_on_worker(job: TrialJob, example: Path, source: str, data: DataBundle,

@@ -4,6 +4,9 @@ ONNX uses torch's TorchScript-based exporter (``dynamo=False``): it maps static 
 kernels onto QLinearConv / QLinearMatMul, while the ``torch.export`` path does not trace
 FX-quantized modules.  Dynamic int8 kernels (``quantized::linear_dynamic``, dynamic LSTM)
 have no ONNX equivalent: the error names the op that blocks the export.
+
+The ONNX graph has one input named ``input`` and one output named ``logits``, both with a
+dynamic batch axis ``batch``, so that any runtime can feed it a batch of any size.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
 @dataclass
@@ -37,7 +42,9 @@ def export(model: nn.Module, example_input: torch.Tensor, stem: Path) -> ExportR
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example_input[:1],), str(onnx_path), dynamo=False)
+            torch.onnx.export(model, (example_input[:1],), str(onnx_path), dynamo=False,
+                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
     except Exception as exc:  # the exporter raises several types; each is a reason to report
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
         onnx_path.unlink(missing_ok=True)

@@ -23,10 +23,10 @@ from typing import Callable, Sequence
 
 import torch
 
+from sparsemod.config import available_examples, example_path
 from sparsemod.data import DataBundle
 from sparsemod.space import Parameter
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 REQUIRED = ("build", "load_data")
 
 
@@ -45,19 +45,11 @@ class Problem:
     morphisms: tuple = ()  # sparsemod.morphisms.Morphism operators over this space
 
 
-def example_path(example: str) -> Path:
-    """``example`` is a name under examples/ (``cnn``) or a path to a ``.py`` file."""
-    if example.endswith(".py") or "/" in example or "\\" in example:
-        return Path(example).expanduser().resolve()
-    return EXAMPLES_DIR / f"{example}.py"
-
-
 def load_problem(example: str | Path, splitter: bool = False) -> Problem:
     path = example_path(str(example))
     if not path.is_file():
-        available = sorted(p.stem for p in EXAMPLES_DIR.glob("*.py") if not p.stem.startswith("_"))
         raise ProblemError(
-            f"example {str(example)!r}: {path} not found; use one of {', '.join(available)} "
+            f"example {str(example)!r}: {path} not found; use one of {', '.join(available_examples())} "
             "or a path to your own .py file"
         )
     module = _import(path)

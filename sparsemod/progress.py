@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
+from sparsemod.report.units import human
 from sparsemod.trial import TrialResult
-
-UNITS = {"error": (100, "%"), "model_size": (1 / 1024, "KB"),
-         "working_memory": (1 / 1024, "KB"), "latency": (1000, "ms")}
 
 
 def describe(result: TrialResult) -> str:
     if result.status != "completed":
         return f"FAILED ({result.reason.splitlines()[0] if result.reason else 'no reason'})"
-    parts = []
-    for name, value in result.metrics.items():
-        scale, unit = UNITS[name]
-        parts.append(f"{name}={value * scale:.4g}{unit}")
-    return " ".join(parts)
+    return " ".join(f"{name}={human(name, value)}" for name, value in result.metrics.items())
 
 
 class Progress:

@@ -24,7 +24,7 @@ from sparsemod.morphnet import apply_structure
 from sparsemod.morphnet.expand import expand
 from sparsemod.morphnet.groups import OPS
 from sparsemod.problem import Problem
-from sparsemod.progress import UNITS
+from sparsemod.report.units import human
 from sparsemod.quantize import quantize
 from sparsemod.results import atomic_write_text
 from sparsemod.train import accuracy, loader, train
@@ -110,13 +110,12 @@ def summary(report: dict, objectives: int) -> str:
     rows = [("test error", f"{100 * report['test_error']:.2f} %"),
             ("float test error", f"{100 * report['float_test_error']:.2f} %")]
     for name in OBJECTIVES[1:objectives]:
-        scale, unit = UNITS[name]
-        rows.append((name.replace("_", " "), f"{report[name] * scale:.4g} {unit}"))
+        rows.append((name.replace("_", " "), human(name, report[name])))
     rows += [("width multiplier", f"{report['width_multiplier']:.3g}"),
-             ("TorchScript file", f"{report['torchscript_bytes'] / 1024:.4g} KB "
-                                  f"(model size {report['model_size'] / 1024:.4g} KB)")]
+             ("TorchScript file", f"{human('model_size', report['torchscript_bytes'])} "
+                                  f"(model size {human('model_size', report['model_size'])})")]
     if report["onnx"]:
-        rows.append(("ONNX file", f"{report['onnx_bytes'] / 1024:.4g} KB"))
+        rows.append(("ONNX file", human("model_size", report["onnx_bytes"])))
     else:
         rows.append(("ONNX", f"not written: {report['onnx_error']}"))
     width = max(len(k) for k, _ in rows)

@@ -22,23 +22,20 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from ax.adapter.registry import Generators
 from ax.api.client import Client
-from ax.generation_strategy.generation_node import GenerationNode
-from ax.generation_strategy.generation_strategy import GenerationStrategy
-from ax.generation_strategy.generator_spec import GeneratorSpec
-from ax.generation_strategy.transition_criterion import MinTrials
 
 from sparsemod.config import OBJECTIVES, TrainSettings
-from sparsemod.executors import Executor, InProcessExecutor
+from sparsemod.executors import Executor
+from sparsemod.generation import generation_strategy
 from sparsemod.hypervolume import hypervolume
 from sparsemod.morphisms.round import draw_candidates, score
+from sparsemod.prefetch import Prefetch
 from sparsemod.problem import Problem
 from sparsemod.progress import Progress
 from sparsemod.report import write_report
 from sparsemod.results import ResultsFolder
 from sparsemod.snapshot import save_client
-from sparsemod.space import to_ax
+from sparsemod.space import Float, to_ax
 from sparsemod.trial import Inheritance, TrialJob, TrialResult, trial_seed
 
 
@@ -61,18 +58,6 @@ def phases(settings: TrainSettings, morphing: bool = True) -> list[Phase]:
     return planned
 
 
-def generation_strategy(settings: TrainSettings) -> GenerationStrategy:
-    """Sobol for exactly ``r1`` trials (failed ones count: r1 is a budget), then BoTorch."""
-    sobol = GenerationNode(
-        name="sobol",
-        generator_specs=[GeneratorSpec(generator_enum=Generators.SOBOL,
-                                       generator_kwargs={"seed": settings.seed})],
-        transition_criteria=[MinTrials(threshold=settings.r1, transition_to="gp")],
-    )
-    gp = GenerationNode(name="gp", generator_specs=[GeneratorSpec(generator_enum=Generators.BOTORCH_MODULAR)])
-    return GenerationStrategy(name="sparsemod", nodes=[sobol, gp])
-
-
 def make_client(settings: TrainSettings, problem: Problem) -> Client:
     client = Client(random_seed=settings.seed)
     client.configure_experiment(parameters=to_ax(problem.space), name=settings.name)
@@ -80,7 +65,8 @@ def make_client(settings: TrainSettings, problem: Problem) -> Client:
     # outcome constraint (every trial reports all four metrics).
     client.configure_optimization(objective=", ".join(f"-{name}" for name in settings.objective_names),
                                   outcome_constraints=[str(c) for c in settings.constraints] or None)
-    client.set_generation_strategy(generation_strategy(settings))
+    continuous = any(isinstance(parameter, Float) for parameter in problem.space)
+    client.set_generation_strategy(generation_strategy(settings.r1, settings.objectives, settings.seed, continuous))
     return client
 
 
@@ -114,20 +100,24 @@ class Search:
         self.start = time.perf_counter()
         # why a phase stopped early, by phase (a stop ends that phase only; kept across resume)
         self.stopped: dict[str, str] = results.read_stops()
-        if isinstance(executor, InProcessExecutor):
-            executor.on_start = self._count_start
+        self.prefetch = Prefetch()
+        self.held: list[TrialJob] = []  # generated in the background for the next phase
 
     def run(self) -> None:
         plan = [phase for phase in phases(self.settings, bool(self.problem.morphisms)) if phase.trials > 0]
         progress = Progress(sum(phase.trials for phase in plan), done=len(self.results.rows))
         interrupted = self._reconcile()
         try:
-            for phase in plan:
+            for position, phase in enumerate(plan):
+                upcoming = plan[position + 1] if position + 1 < len(plan) else None
                 if phase.name != "sobol":
                     self._require_a_completed_trial()
-                self._run_phase(phase, [j for j in interrupted if j.phase == phase.name], progress)
+                self._run_phase(phase, upcoming, [j for j in interrupted if j.phase == phase.name], progress)
             self._write_times("finished")
         finally:
+            self._join_prefetch(progress)
+            self._abandon(list(self.held))
+            self.prefetch.close()
             progress.close()
             self.executor.close()
 
@@ -142,10 +132,12 @@ class Search:
         self._write_times(f"stopped: {message}")
         raise SearchStopped(message)
 
-    def _run_phase(self, phase: Phase, rerun: list[TrialJob], progress: Progress) -> None:
-        """Keep the executor full: ask when a slot is free (a whole ``batch`` when idle)."""
+    def _run_phase(self, phase: Phase, upcoming: Phase | None, rerun: list[TrialJob],
+                   progress: Progress) -> None:
+        """Keep the executor full: ask when a slot is free (a whole ``batch`` when idle), and
+        while trials run, have the next suggestions generated in the background."""
         phase_start = time.perf_counter() - self.phase_seconds.get(phase.name, 0.0)
-        asked = sum(1 for t in trials_of(self.client).values() if self._phase_of(t.index) == phase.name)
+        asked = self._asked(phase) - len(self._held(phase))  # submitted to the executor
         for job in rerun:
             self.executor.submit(job)
         while asked < phase.trials or self.executor.pending:
@@ -156,17 +148,22 @@ class Search:
                     self.stopped[phase.name] = reason
                     progress.message(f"stopping the {phase.name} phase early: {reason}")
             if asked < phase.trials and free > 0 and phase.name not in self.stopped:
-                count = phase.batch if self.executor.pending == 0 else free
-                asked += self._ask(phase, min(count, phase.trials - asked))
+                count = min(phase.batch if self.executor.pending == 0 else free, phase.trials - asked)
+                jobs = self._take_held(phase, count) or self._ask(phase, count, progress)
+                self._submit(jobs)
+                asked += len(jobs)
                 if phase.name in self.stopped:
                     progress.message(f"stopping the {phase.name} phase early: {self.stopped[phase.name]}")
                 continue
             if not self.executor.pending:
                 break  # stopped early, nothing running
+            self._start_prefetch(phase if self._asked(phase) < phase.trials else upcoming)
             result = self.executor.wait()
+            self._join_prefetch(progress)
             self._finish(result, progress)
             self.phase_seconds[phase.name] = time.perf_counter() - phase_start
             self._write_times("running")
+        self._abandon(self._held(phase))  # generated for this phase, which stopped early
 
     def hypervolume_after(self, trials: int) -> float:
         """Hypervolume of the feasible completed trials among the first ``trials``, every
@@ -196,22 +193,103 @@ class Search:
                     f"trials (< tolerance {100 * settings.tolerance:g}%)")
         return None
 
-    def _ask(self, phase: Phase, count: int) -> int:
+    def _ask(self, phase: Phase, count: int, progress: Progress) -> list[TrialJob]:
+        """Ask now, while no trial runs (the optimizer's time is not hidden)."""
+        if phase.name != "sobol":
+            progress.message(f"{phase.name}: fitting the model on {self._completed()} trials...")
+        start = time.perf_counter()
+        jobs = self._suggest(phase, count)
+        if not jobs and phase.name not in self.stopped:
+            raise RuntimeError(f"no trial to run in phase {phase.name}")
+        seconds = time.perf_counter() - start
+        self._add_optimizer_time(seconds, seconds)
+        if phase.name != "sobol" and jobs:
+            progress.message(f"{phase.name}: {self._trials(jobs)} suggested in {seconds:.1f} s")
+        return jobs
+
+    def _start_prefetch(self, target: Phase | None) -> None:
+        """Generate ``target``'s next trials in the background while the running ones train,
+        once no submitted trial waits for a slot (later asks see more results)."""
+        if (target is None or target.name == "sobol" or target.name in self.stopped
+                or self.prefetch.running or self.held or not self._completed()
+                or self.executor.pending > self.executor.capacity):
+            return
+        remaining = target.trials - self._asked(target)
+        if remaining > 0:
+            count = min(self.executor.capacity, remaining)
+            self.prefetch.start(target.name, lambda: self._suggest(target, count))
+
+    def _join_prefetch(self, progress: Progress) -> None:
+        """Hold the background ask's trials until a slot is free for them (unless the
+        phase stops first)."""
+        target = self.prefetch.phase
+        try:
+            done = self.prefetch.join()
+        except Exception as error:  # e.g. nothing completed yet to fit to
+            progress.message(f"{target}: the background ask failed ({type(error).__name__}: "
+                             f"{str(error).splitlines()[0] if str(error) else ''}); asking again when a slot frees")
+            return
+        if done is not None and not done.jobs and done.phase in self.stopped:
+            progress.message(f"stopping the {done.phase} phase early: {self.stopped[done.phase]}")
+        if done is None or not done.jobs:
+            return
+        self._add_optimizer_time(done.seconds, done.waited)
+        hidden = done.seconds - done.waited
+        progress.message(f"{done.phase}: {self._trials(done.jobs)} suggested in {done.seconds:.1f} s "
+                         f"({hidden:.1f} s of it while trials trained)")
+        self.held.extend(done.jobs)
+        self._save_experiment()  # the held trials are on disk: a resumed search runs them
+
+    def _held(self, phase: Phase) -> list[TrialJob]:
+        return [job for job in self.held if job.phase == phase.name]
+
+    def _take_held(self, phase: Phase, count: int) -> list[TrialJob]:
+        taken = self._held(phase)[:count]
+        self.held = [job for job in self.held if job not in taken]
+        return taken
+
+    def _suggest(self, phase: Phase, count: int) -> list[TrialJob]:
+        """New Ax trials for ``phase`` (none: the phase is stopped, with its reason)."""
         if phase.name == "morph":
             asked = self._attach_children(count)
             if not asked:
                 self.stopped[phase.name] = "no new child of the Pareto parents lies in the search space"
-                return 0
         else:
             asked = self.client.get_next_trials(max_trials=count)
             for index in asked:
                 trials_of(self.client)[index].update_run_metadata({"phase": phase.name})
-        if not asked:
-            raise RuntimeError(f"no trial to run in phase {phase.name}")
-        for index, params in asked.items():
-            self.executor.submit(self._job(index, phase, params))
-        self._save_experiment()  # asked trials are on disk before they run: resume re-runs them
-        return len(asked)
+        return [self._job(index, phase, params) for index, params in asked.items()]
+
+    def _submit(self, jobs: list[TrialJob]) -> None:
+        for job in jobs:
+            self.executor.submit(job)
+        if jobs:
+            self._save_experiment()  # asked trials are on disk before they run: resume re-runs them
+
+    def _abandon(self, jobs: list[TrialJob]) -> None:
+        """Trials generated for a phase that will not run them (it stopped early, or the
+        search ended) are abandoned in Ax: they count as neither pending nor failed."""
+        for job in jobs:
+            self.client.mark_trial_abandoned(job.index)
+            self.held.remove(job)
+        if jobs:
+            self._save_experiment()
+
+    def _asked(self, phase: Phase) -> int:
+        """Trials of ``phase`` in Ax, but those abandoned unrun (their budget is not spent)."""
+        return sum(1 for t in trials_of(self.client).values()
+                   if self._phase_of(t.index) == phase.name and not t.status.is_abandoned)
+
+    def _completed(self) -> int:
+        return sum(1 for t in trials_of(self.client).values() if t.status.is_completed)
+
+    @staticmethod
+    def _trials(jobs: list[TrialJob]) -> str:
+        return "trial " + str(jobs[0].index) if len(jobs) == 1 else "trials " + ", ".join(str(j.index) for j in jobs)
+
+    def _add_optimizer_time(self, seconds: float, waited: float) -> None:
+        self.phase_seconds["optimizer"] = self.phase_seconds.get("optimizer", 0.0) + seconds
+        self.phase_seconds["optimizer not hidden"] = self.phase_seconds.get("optimizer not hidden", 0.0) + waited
 
     def _attach_children(self, count: int) -> dict[int, dict]:
         """Draw ``candidates`` children of the Pareto parents, attach the ``count`` the
@@ -282,9 +360,7 @@ class Search:
                 else:
                     self.client.mark_trial_failed(index, failed_reason=str(row["reason"]).splitlines()[0])
             else:
-                job = self._job(index, by_name[self._phase_of(index)], trial.arm.parameters)
-                if not self._gave_up(job):
-                    rerun.append(job)
+                rerun.append(self._job(index, by_name[self._phase_of(index)], trial.arm.parameters))
         if self.results.rows:  # pareto.csv, .png, report.html may predate trials.csv (a kill between writes)
             pareto = self.results.write_tables()
             write_report(self.results.folder, self.results.table(), pareto, self.settings.objective_names)
@@ -292,25 +368,6 @@ class Search:
             self.results.drop_models_off_front(self._parents_in_use())
             self._save_experiment()
         return rerun
-
-    def _count_start(self, job: TrialJob) -> None:
-        """In-process: the trial is on disk as started before it runs (see :meth:`_gave_up`)."""
-        trial = trials_of(self.client)[job.index]
-        trial.update_run_metadata({"starts": trial.run_metadata.get("starts", 0) + 1})
-        self._save_experiment()
-
-    def _gave_up(self, job: TrialJob) -> bool:
-        """A trial whose ``max_failures`` + 1 runs in this process each ended with the process
-        dying (it is still running in experiment.json) is recorded failed, not run again."""
-        starts = trials_of(self.client)[job.index].run_metadata.get("starts", 0)
-        if not isinstance(self.executor, InProcessExecutor) or starts <= self.executor.max_failures:
-            return False
-        result = TrialResult(job, "failed", reason=(
-            f"the search process died {starts} times while this trial ran (killed, out of memory "
-            f"or a crash in native code); not run again ([RAY] max_failures = {self.executor.max_failures})"))
-        self._tell(result)
-        self.results.record(result, self._parents_in_use())
-        return True
 
     def _finish(self, result: TrialResult, progress: Progress) -> None:
         self._tell(result)

@@ -1,4 +1,4 @@
-"""One trial, end to end: build → shape check → train → quantize → measure.
+"""One trial, end to end: build → shape and trace check → train → quantize → measure.
 
 Any exception becomes a *failed* :class:`TrialResult` whose ``reason`` names the stage and
 the error, so a network that cannot run is recorded, never skipped and never fatal.
@@ -61,7 +61,7 @@ class TrialConfig:
 
     quant_scheme: str
     calibration_batches: int
-    device: costs.Device
+    device: costs.Device | costs.DeviceProfile  # roofline, or a calibrated profile
     threads: int
     debug: bool
     pruning: MorphNetSettings | None = None  # None: no structure learning
@@ -100,6 +100,7 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
         model = problem.build(dict(job.params), data.input_shape, data.num_classes)
         stage = "shape check"
         example = check_runs(model, data.input_shape)
+        check_quantizable(model, example, trial_config.quant_scheme)
         if job.inherit is not None:
             stage = "inherit"
             parent, parent_widths = rebuild_parent(problem, data, job.inherit, example)
@@ -184,6 +185,17 @@ def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
     return example
 
 
+def check_quantizable(model: nn.Module, example: torch.Tensor, scheme: str) -> None:
+    """Trace and quantize the untrained network once, so that a network torch.fx cannot
+    trace (Python control flow on tensor values) fails before its training is paid for."""
+    try:
+        quantize(model, scheme, [example], example)
+    except Exception as error:  # fx raises TraceError, TypeError, ...: each names the cause
+        raise RuntimeError(f"the network cannot be traced by torch.fx and quantized ({scheme}), "
+                           "needed to deploy it; no Python control flow on tensor values: "
+                           f"{type(error).__name__}: {' '.join(str(error).split())}") from None
+
+
 def _calibration_batches(data: DataBundle, job: TrialJob, count: int) -> list[torch.Tensor]:
     batches = loader(data.train, int(job.params.get("batch_size", DEFAULT_BATCH_SIZE)),
                      shuffle=True, seed=job.seed, collate_fn=data.collate_fn)
@@ -200,7 +212,7 @@ def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
         "error": error,
         "model_size": float(model_size(deployed)),
         "working_memory": float(trace.peak()),
-        "latency": costs.latency(flops, trial_config.device, costs.layer_traffic(deployed, trace)),
+        "latency": costs.modeled_latency(trial_config.device, flops, deployed, trace),
     }
     extras = {
         "float_error": 1.0 - accuracy(float_model, data.val, data.collate_fn),

@@ -1,7 +1,10 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import REPO, write_config
 from sparsemod.cli import main
 from sparsemod.config import ConfigError, load_config
 
@@ -43,8 +46,8 @@ def test_bad_value_names_file_section_key_allowed_and_given(config_file, overrid
 def test_missing_key_and_section_and_file(config_file, tmp_path):
     with pytest.raises(ConfigError, match=r"\[TRAIN\] epochs2: missing; expected an integer >= 1"):
         load_config(config_file(drop=("epochs2",)))
-    with pytest.raises(ConfigError, match=r"\[TEST\] arm: missing"):
-        load_config(config_file(drop=("arm",)))
+    with pytest.raises(ConfigError, match=r"\[TEST\] epochs: missing"):
+        load_config(config_file(drop=("epochs",)))
     bare = tmp_path / "bare.ini"
     bare.write_text("[DEFAULT]\ntrain = true\n")
     with pytest.raises(ConfigError, match=r"\[TRAIN\]: section missing"):
@@ -66,9 +69,12 @@ def test_unknown_section_and_broken_syntax(tmp_path, config_file):
 @pytest.mark.parametrize("overrides, fragment", [
     ({"objectives": "five"}, "objectives: expected an integer 1-4, got 'five'"),
     ({"dataset": "imagenet"}, "[TRAIN] dataset: expected one of digits|mnist|cifar10|cifar2"),
-    ({"example": "nosuch"}, "[TRAIN] example: example 'nosuch'"),
+    ({"example": "nosuch"},
+     "[TRAIN] example: expected one of cnn, mlp, sequence or a path to your own .py file"),
+    ({"example": "mine.py"}, "mine.py not found"),
+    ({"dataset": "mnist", "data_dir": "nowhere"}, "[TRAIN] data_dir: expected empty or an existing folder"),
     ({"dataset": "mnist", "data_dir": "empty"}, "[TRAIN] data_dir:"),
-    ({"splitter": "true"}, "[TEST] splitter: expected true (as [TRAIN] splitter"),
+    ({"splitter": "true"}, "[TRAIN] splitter: expected false (cnn.py defines no prepare"),
 ])
 def test_cli_prints_one_line_exits_2_and_writes_nothing(config_file, capsys, overrides, fragment):
     path = config_file(train=overrides)
@@ -203,3 +209,86 @@ def test_numeric_bounds_on_both_sides(config_file, section, key):
     for value in refused:
         with pytest.raises(ConfigError, match=rf"\[{section}\] {key}: expected .*, got '{value}'"):
             load_config(with_value(config_file, section, key, value))
+
+
+def test_device_profile_path_resolves_and_reaches_the_trials(config_file):
+    from sparsemod.cli import trial_config
+    from sparsemod.costs import DeviceProfile, KindModel
+    from sparsemod.costs.profile import CALIBRATED_KINDS
+
+    path = config_file(train={"device": "profiles/cpu.json"})
+    (path.parent / "profiles").mkdir()
+    profile = DeviceProfile("cpu", 1e-5, {kind: KindModel(1e-6, 1e-10, 1e-11) for kind in CALIBRATED_KINDS})
+    profile.save(path.parent / "profiles" / "cpu.json")
+    settings = load_config(path)
+    assert settings.search.device == str(path.parent / "profiles" / "cpu.json")
+    assert trial_config(settings).device == profile
+
+
+def test_missing_device_profile_is_one_line_exit_2(config_file, capsys):
+    path = config_file(train={"device": "cpu.json"})
+    with pytest.raises(ConfigError, match=r"\[TRAIN\] device: .*cpu.json: device profile not found"):
+        load_config(path)
+    assert main(["--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "device profile not found" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_device_names_match_the_cost_model_presets():
+    from sparsemod.config import DEVICE_NAMES
+    from sparsemod.costs import DEVICES
+
+    assert set(DEVICE_NAMES) == set(DEVICES)
+
+
+def test_relative_example_resolves_against_the_config_folder(tmp_path, monkeypatch):
+    from sparsemod.problem import load_problem
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mine.py").write_text((REPO / "examples" / "cnn.py").read_text())
+    path = write_config(project, train={"example": "mine.py"})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # a relative path must not depend on where main.py is started
+    settings = load_config(path)
+    assert Path(settings.search.example) == project / "mine.py"
+    assert load_problem(settings.search.example).source == project / "mine.py"
+    assert load_config(write_config(project, train={"example": "cnn"})).search.example == "cnn"
+
+
+def test_a_search_needs_no_test_section_and_test_checks_run_in_test_mode(tmp_path, capsys):
+    """[TRAIN] splitter = true with no [TEST]: the search runs; the [TEST] mode asks for its
+    section, and a [TEST] splitter that contradicts [TRAIN] is refused there only."""
+    path = write_config(tmp_path, train={"example": "sequence", "dataset": "synthetic",
+                                         "splitter": "true", "r1": "1", "r2": "0"})
+    search_only = path.read_text().split("[TEST]")[0]
+    path.write_text(search_only)
+    assert load_config(path).test is None
+    assert main(["--config", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["test", "--config", str(path)]) == 2
+    assert "[TEST]: section missing; the [TEST] mode needs it" in capsys.readouterr().err
+    path.write_text(search_only + "[TEST]\nepochs = 1\n")
+    test = load_config(path).test
+    assert test.splitter is True and test.name == "run" and test.arm == ""  # from [TRAIN]
+    path.write_text(search_only + "[TEST]\nepochs = 1\nsplitter = false\n")
+    assert main(["test", "--config", str(path)]) == 2
+    assert "[TEST] splitter: expected true (as [TRAIN] splitter" in capsys.readouterr().err
+
+
+# main.py's start-up: a config error is reported before torch, Ax or Ray is imported.
+PROBE = """
+import sys
+from sparsemod.cli import main
+code = main(["--config", sys.argv[1]])
+print(code, sorted(m for m in ("torch", "ax", "botorch", "ray", "pandas") if m in sys.modules))
+"""
+
+
+def test_config_error_exits_2_with_no_heavy_library_loaded(tmp_path):
+    bad = write_config(tmp_path, train={"objectives": "five"})
+    done = subprocess.run([sys.executable, "-c", PROBE, str(bad)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.split("\n")[0] == "2 []", done.stdout + done.stderr
+    assert done.stderr.strip() == f"error: {bad} [TRAIN] objectives: expected an integer 1-4, got 'five'"

@@ -76,3 +76,29 @@ def test_a_dead_worker_is_retried_then_failed_and_the_search_goes_on(ray_search)
     assert (crashed["total_seconds"] > 0).all()  # the time the task and its retries took
     for (depth, width), group in crashed.groupby(["depth", "width"]):
         assert deaths.count(f"{depth} {width}") == 2 * len(group)  # max_failures = 1: two attempts
+
+
+@pytest.fixture(scope="module")
+def worker_search(tmp_path_factory):
+    """The same example without Ray: trials run in sparsemod's own worker process."""
+    folder = tmp_path_factory.mktemp("worker")
+    (folder / "crashy.py").write_text(EXAMPLE)
+    config = write_config(folder, train={"example": str(folder / "crashy.py"), "r1": "8",
+                                         "r2": "1", "seed": "1"})
+    assert main(["--config", str(config)]) == 0
+    return pd.read_csv(folder / "results" / "run" / "trials.csv"), (folder / "deaths.log").read_text().split("\n")
+
+
+def test_a_trial_that_kills_its_worker_is_retried_then_failed_and_the_search_goes_on(worker_search):
+    worker_search, deaths = worker_search
+    assert sorted(worker_search["index"]) == list(range(10))
+    crashed = worker_search[worker_search["width"] >= 7]
+    assert len(crashed) >= 1
+    assert (crashed["status"] == "failed").all()
+    assert (crashed["reason"] == "worker: the trial's process died 2 times (exit code 1); "
+                                 "not run again ([RAY] max_failures = 1)").all()
+    for (depth, width), group in crashed.groupby(["depth", "width"]):
+        assert deaths.count(f"{depth} {width}") == 2 * len(group)  # max_failures = 1: two attempts
+    # trials after a crash ran in a new worker
+    after = worker_search[worker_search["index"] > crashed["index"].min()]
+    assert (after["status"] == "completed").any()

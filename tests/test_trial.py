@@ -1,4 +1,5 @@
 import itertools
+from pathlib import Path
 
 import pytest
 import torch
@@ -6,7 +7,7 @@ from torch.utils.data import TensorDataset
 
 from sparsemod.costs import Device, model_size, working_memory
 from sparsemod.data import DataBundle, load_digits
-from sparsemod.problem import load_problem
+from sparsemod.problem import Problem, load_problem
 from sparsemod.quantize import quantize
 from sparsemod.train import loader
 from sparsemod.trial import TrialConfig, TrialJob, run_trial, trial_seed
@@ -109,3 +110,28 @@ def test_trials_get_distinct_seeds_and_a_seed_reproduces_a_trial(digits):
     assert first.metrics == again.metrics and first.extras["float_error"] == again.extras["float_error"]
     assert all(torch.equal(first.state_dict[k], again.state_dict[k]) for k in first.state_dict)
     assert not all(torch.equal(first.state_dict[k], other.state_dict[k]) for k in first.state_dict)
+
+
+class BranchesOnValues(torch.nn.Module):
+    """Runs eagerly, but torch.fx cannot trace ``if`` on a tensor's value."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = x.flatten(1)
+        if x.sum() > 0:
+            x = x * 2
+        return self.fc(x)
+
+
+def test_untraceable_network_fails_in_the_shape_check_before_training(digits):
+    problem = Problem(Path("branches.py"), [], lambda params, shape, classes: BranchesOnValues(),
+                      lambda *args: digits, None)
+    result = run_trial(TrialJob(3, "3_0", "sobol", {"lr": 0.01}, 1, 0), problem, digits,
+                       trial_config("post"))
+    assert result.status == "failed"
+    assert result.reason.startswith("shape check: RuntimeError: the network cannot be traced by torch.fx")
+    assert "TraceError" in result.reason
+    assert result.train_seconds == 0 and result.state_dict is None

@@ -4,7 +4,12 @@
 
 with ``flops`` the device's peak operations per second and ``bandwidth`` its memory bytes
 per second; ``bytes_op`` is what the op reads and writes (input and output activations plus
-its weights).  Without a bandwidth the model is compute-bound: latency = Σ FLOPs_op / flops.
+its weights).  The ops are the conv / linear layers and the ops without FLOPs that move
+data: pooling, adds and concatenations (memory-bound: bytes / bandwidth).  Views and the
+model's boundary quantize / dequantize are not counted (on a device the input arrives and
+the logits leave in int8).  Without a bandwidth the model is compute-bound: latency =
+Σ FLOPs_op / flops.  A calibrated profile of a real device is in
+:mod:`sparsemod.costs.profile`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from sparsemod.costs.memory import ActivationTrace
+    from sparsemod.costs.profile import DeviceProfile
 
 
 @dataclass(frozen=True)
@@ -41,21 +47,45 @@ DEVICES: dict[str, Device] = {
 
 def latency(flops_per_op: Mapping[str, int], device: Device,
             bytes_per_op: Mapping[str, int] | None = None) -> float:
-    """Roofline seconds of one inference; ops missing from ``bytes_per_op`` are compute-bound."""
+    """Roofline seconds of one inference over the ops of either mapping; ops missing from
+    ``bytes_per_op`` are compute-bound, ops missing from ``flops_per_op`` memory-bound."""
     bytes_per_op = bytes_per_op or {}
     total = 0.0
-    for op, flops in flops_per_op.items():
-        compute = flops / device.flops
+    for op in {**flops_per_op, **bytes_per_op}:
+        compute = flops_per_op.get(op, 0) / device.flops
         memory = bytes_per_op.get(op, 0) / device.bandwidth if device.bandwidth else 0.0
         total += max(compute, memory)
     return total
 
 
 def layer_traffic(model: "nn.Module", trace: "ActivationTrace") -> dict[str, int]:
-    """Bytes each layer moves in one inference: activations read and written (from a
-    trace of ``model``) plus its own stored weights."""
-    from sparsemod.costs.size import model_size
+    """Bytes each op moves in one inference: activations read and written (from a trace of
+    ``model``) plus its own stored weights; views and quantize / dequantize left out."""
+    from sparsemod.costs.ops import deployed_ops
 
-    modules = dict(model.named_modules())
-    return {path: trace.input_bytes[node] + trace.output_bytes[node] + model_size(modules[path])
-            for node, path in trace.module_of.items()}
+    return {op.name: op.bytes for op in deployed_ops(model, trace)
+            if op.kind not in ("view", "quantize", "dequantize")}
+
+
+def resolve_device(device: str, flops: float, bandwidth: float | None) -> "Device | DeviceProfile":
+    """[TRAIN] ``device``: empty → a roofline of ``flops`` / ``bandwidth``; a preset name; or
+    the path of a calibrated profile (``.json``)."""
+    from sparsemod.costs.profile import DeviceProfile
+
+    if not device:
+        return Device(flops, bandwidth)
+    if device in DEVICES:
+        return DEVICES[device]
+    return DeviceProfile.load(device)
+
+
+def modeled_latency(device: "Device | DeviceProfile", flops_per_op: Mapping[str, int],
+                    deployed: "nn.Module", trace: "ActivationTrace") -> float:
+    """The latency objective: the roofline of a :class:`Device` (FLOPs counted on the float
+    model, bytes on the deployed one), or the prediction of a calibrated profile."""
+    from sparsemod.costs.ops import deployed_ops
+    from sparsemod.costs.profile import DeviceProfile
+
+    if isinstance(device, DeviceProfile):
+        return device.predict(deployed_ops(deployed, trace))
+    return latency(flops_per_op, device, layer_traffic(deployed, trace))

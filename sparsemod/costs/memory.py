@@ -35,6 +35,8 @@ class ActivationTrace:
     bytes_of_buffer: dict[int, int] = field(default_factory=dict)
     last_use: dict[int, int] = field(default_factory=dict)  # buffer -> last step reading it
     module_of: dict[str, str] = field(default_factory=dict)  # call_module node -> module path
+    target_of: dict[str, Any] = field(default_factory=dict)  # node -> fx target (function, method name)
+    shape_of: dict[str, tuple[int, ...]] = field(default_factory=dict)  # node -> first output's shape
     input_bytes: dict[str, int] = field(default_factory=dict)  # node -> bytes read
     output_bytes: dict[str, int] = field(default_factory=dict)  # node -> bytes written
     inputs_of: dict[str, list[str]] = field(default_factory=dict)  # node -> recorded inputs
@@ -135,6 +137,9 @@ class _Recorder(fx.Interpreter):
         trace.order.append(node.name)
         if node.op == "call_module":
             trace.module_of[node.name] = str(node.target)
+        trace.target_of[node.name] = node.target
+        if tensors := _tensors(result):
+            trace.shape_of[node.name] = tuple(tensors[0].shape)
         trace.inputs_of[node.name] = [n.name for n in node.all_input_nodes if n.name in trace.buffer_of]
         read = {trace.buffer_of[n] for n in trace.inputs_of[node.name]}
         for buf in read:

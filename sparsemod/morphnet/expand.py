@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from sparsemod.costs.latency import Device
+from sparsemod.costs.profile import DeviceProfile
 from sparsemod.morphnet.gates import LogisticSigmoidGate
 from sparsemod.morphnet.groups import ChannelGraph
 from sparsemod.morphnet.regularizer import ResourceRegularizer
@@ -67,7 +68,7 @@ def resize(model: nn.Module, example_input: torch.Tensor, sizes: dict[str, int])
 
 
 def expand(model: nn.Module, example_input: torch.Tensor, target: str, budget: float,
-           device: Device | None = None) -> tuple[nn.Module, float]:
+           device: Device | DeviceProfile | None = None) -> tuple[nn.Module, float]:
     """(widest resized copy with cost <= budget, its multiplier ω) for ω in [1/16, 16]."""
     graph = ChannelGraph(model, example_input)
 

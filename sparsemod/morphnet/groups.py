@@ -54,6 +54,7 @@ class Op:
     groups: int
     in_area: int  # H_in * W_in (1 for linear)
     out_area: int
+    linear: bool = False  # an nn.Linear (else a conv)
     in_map: list[Channel] = field(default_factory=list)
     out_map: list[Channel] = field(default_factory=list)
 
@@ -119,7 +120,7 @@ class ChannelGraph:
                 names[module], x.shape[1] if conv else module.in_features,
                 output.shape[1] if conv else module.out_features,
                 int(torch.tensor(module.kernel_size).prod()) if conv else 1,
-                module.groups if conv else 1, area(x), area(output)))
+                module.groups if conv else 1, area(x), area(output), linear=not conv))
 
         hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, OPS)]
         was_training = model.training

@@ -1,15 +1,20 @@
 """MorphNet's resource-weighted regularizer (Gordon et al. 2018, Eq. 2-3).
 
-For each conv / linear op with coefficient c (see :mod:`~sparsemod.morphnet.targets`),
-alive channel counts A and summed regularization vectors R over its input and output:
+For each conv / linear op, with alive channel counts A and summed regularization vectors R
+over its input and output, the cost and the term are those of
+:mod:`~sparsemod.morphnet.targets`; for ``flops`` and ``size`` (coefficient c):
 
     cost            = Σ_ops c · A_in · A_out          (depthwise: c · A_out)
-    regularization  = Σ_ops c · (A_in · R_out + A_out · R_in)   (depthwise: c · R_out)
+    regularization  = Σ_ops c · (A_in · R_out + A_out · R_in)   (depthwise: c · (R_in + R_out))
 
-Channels no regularizer covers (the image's, the classes') count as alive with R = 0.
-The ``memory`` target is SpArSe's working memory, max over ops of the input + output
-activation bytes, H_in·W_in·A_in + H_out·W_out·A_out; its regularizer is that term with R
-in place of A on the op(s) at the peak.
+Channels no regularizer covers (the image's, the classes', those of a depthwise conv that
+reads the image) count as alive with R = 0.
+
+The ``memory`` target is SpArSe's per-layer working memory over the conv / linear ops,
+max over ops of the input + output activation bytes, H_in·W_in·A_in + H_out·W_out·A_out;
+its regularizer is that term with R in place of A on the op(s) at the peak.  It differs
+from the ``working_memory`` objective (liveness over the deployed graph): a tensor kept for
+a later residual add or concatenation, and pooling / add buffers, are not in it.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ import torch
 from torch import nn
 
 from sparsemod.costs.latency import Device
+from sparsemod.costs.profile import DeviceProfile
 from sparsemod.morphnet.groups import ChannelGraph, Op
 from sparsemod.morphnet.sources import ALGORITHMS, group_vector
-from sparsemod.morphnet.targets import TARGETS, WEIGHT_BYTES, coefficient
+from sparsemod.morphnet.targets import BYTES_PER_ELEMENT, TARGETS, op_cost, op_term
 
 
 @dataclass
@@ -51,7 +57,7 @@ class ResourceRegularizer:
 
     def __init__(self, model: nn.Module, example_input: torch.Tensor, algorithm: str = "gamma",
                  target: str = "flops", threshold: float = 1e-2, l1_fraction: float = 0.0,
-                 device: Device | None = None):
+                 device: Device | DeviceProfile | None = None):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm: expected one of {'|'.join(ALGORITHMS)}, got {algorithm!r}")
         if target not in TARGETS:
@@ -62,8 +68,9 @@ class ResourceRegularizer:
         self.modules = dict(model.named_modules())
         self.ops: list[Op] = self.graph.ops
         self.sides = [(_side(op.in_map), _side(op.out_map)) for op in self.ops]
-        self.coefficients = [0.0 if target == "memory" else coefficient(op, target, device)
-                             for op in self.ops]
+        if target == "latency" and device is None:
+            raise ValueError("the latency target needs a device (flops, bandwidth)")
+        self.device = device
 
     def group_vectors(self) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
         """(regularization vector, alive mask) per channel group, None if unregularized."""
@@ -83,33 +90,37 @@ class ResourceRegularizer:
                 total = total + vector[roots].sum()
         return alive, total
 
-    def _terms(self) -> list[tuple[float, torch.Tensor, float, torch.Tensor]]:
+    def _terms(self, ops: list[str] | None) -> list[tuple[Op, tuple[float, torch.Tensor, float, torch.Tensor]]]:
+        """(op, (A_in, R_in, A_out, R_out)) for the named ops (all when None)."""
+        unknown = sorted(set(ops or ()) - {op.name for op in self.ops})
+        if unknown:
+            raise ValueError(f"ops: expected conv / linear layer names among {', '.join(op.name for op in self.ops)}, "
+                             f"got {', '.join(unknown)}")
         vectors = self.group_vectors()
-        return [(*self._counts(inp, vectors), *self._counts(out, vectors)) for inp, out in self.sides]
+        return [(op, (*self._counts(inp, vectors), *self._counts(out, vectors)))
+                for op, (inp, out) in zip(self.ops, self.sides) if ops is None or op.name in ops]
 
-    def regularization_term(self) -> torch.Tensor:
-        terms = self._terms()
+    def regularization_term(self, ops: list[str] | None = None) -> torch.Tensor:
+        """The differentiable term, summed over ``ops`` (layer names; all when None)."""
+        terms = self._terms(ops)
         if self.target == "memory":
-            peak = max(self._activation(op, a_in, a_out) for op, (a_in, _, a_out, _) in zip(self.ops, terms))
-            return sum((WEIGHT_BYTES * (op.in_area * r_in + op.out_area * r_out)
-                        for op, (a_in, r_in, a_out, r_out) in zip(self.ops, terms)
+            peak = max(self._activation(op, a_in, a_out) for op, (a_in, _, a_out, _) in terms)
+            return sum((BYTES_PER_ELEMENT * (op.in_area * r_in + op.out_area * r_out)
+                        for op, (a_in, r_in, a_out, r_out) in terms
                         if self._activation(op, a_in, a_out) == peak), torch.zeros(()))
-        total = torch.zeros(())
-        for op, c, (a_in, r_in, a_out, r_out) in zip(self.ops, self.coefficients, terms):
-            total = total + (c * r_out if op.depthwise else c * (a_in * r_out + a_out * r_in))
-        return total
+        return sum((op_term(op, self.target, a_in, r_in, a_out, r_out, self.device)
+                    for op, (a_in, r_in, a_out, r_out) in terms), torch.zeros(()))
 
     @staticmethod
     def _activation(op: Op, a_in: float, a_out: float) -> float:
-        return WEIGHT_BYTES * (op.in_area * a_in + op.out_area * a_out)
+        return BYTES_PER_ELEMENT * (op.in_area * a_in + op.out_area * a_out)
 
-    def cost(self) -> float:
-        """The target's cost with the currently alive channels."""
-        terms = self._terms()
+    def cost(self, ops: list[str] | None = None) -> float:
+        """The target's cost with the currently alive channels, over ``ops`` (all when None)."""
+        terms = self._terms(ops)
         if self.target == "memory":
-            return max(self._activation(op, a_in, a_out) for op, (a_in, _, a_out, _) in zip(self.ops, terms))
-        return sum(c * a_out if op.depthwise else c * a_in * a_out
-                   for op, c, (a_in, _, a_out, _) in zip(self.ops, self.coefficients, terms))
+            return max(self._activation(op, a_in, a_out) for op, (a_in, _, a_out, _) in terms)
+        return sum(op_cost(op, self.target, a_in, a_out, self.device) for op, (a_in, _, a_out, _) in terms)
 
     def strength(self, multiplier: float) -> float:
         """morph-net's advice: a strength scaled by the initial cost (multiplier / cost)."""

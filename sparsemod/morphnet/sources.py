@@ -19,12 +19,12 @@ from sparsemod.morphnet.gates import LogisticSigmoidGate
 from sparsemod.morphnet.groups import OPS, ChannelGroup
 
 ALGORITHMS = ("gamma", "group_lasso", "gates")
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 def member_vector(module: nn.Module, algorithm: str, l1_fraction: float) -> torch.Tensor | None:
     """The per-output-channel vector a module contributes, or None if it has none."""
-    if algorithm == "gamma" and isinstance(module, _BATCH_NORMS) and module.affine:
+    if algorithm == "gamma" and isinstance(module, BATCH_NORMS) and module.affine:
         return module.weight.abs()
     if algorithm == "group_lasso" and isinstance(module, OPS) and not _depthwise(module):
         weight = module.weight.flatten(1)
@@ -46,9 +46,11 @@ def _depthwise(module: nn.Module) -> bool:
 
 def group_vector(group: ChannelGroup, modules: dict[str, nn.Module], algorithm: str,
                  threshold: float, l1_fraction: float = 0.0) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(regularization vector, alive mask) over the group's root channels; None when some
-    layer producing the group's channels has no regularizer of its own (e.g. a residual
-    stream where one branch has no gate): such a group is never pruned."""
+    """(regularization vector, alive mask) over the group's root channels; None when such a
+    group is never pruned: some layer producing its channels has no regularizer of its own
+    (e.g. a residual stream where one branch has no gate), or no conv / linear layer produces
+    them (a depthwise conv reading the image: the input's channels cannot be removed, as in
+    morph-net, where the input has no regularizer)."""
     vector, alive, found = None, None, False
     producers = regularized = 0
     for member in group.members:
@@ -69,7 +71,7 @@ def group_vector(group: ChannelGroup, modules: dict[str, nn.Module], algorithm: 
         idxs = torch.as_tensor(member.idxs)
         vector = vector.index_put((roots,), torch.maximum(vector[roots], values[idxs]))
         alive[roots] |= member_mask[idxs].cpu()
-    if not found or regularized < producers:
+    if not found or producers == 0 or regularized < producers:
         return None
     if not alive.any():  # never remove every channel of a layer
         alive[int(vector.detach().argmax())] = True

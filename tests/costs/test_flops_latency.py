@@ -2,7 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from sparsemod.costs import DEVICES, Device, flops_per_layer, latency, layer_traffic, trace_activations
+from sparsemod.costs import (DEVICES, Device, deployed_ops, flops_per_layer, latency, layer_traffic,
+                             model_size, trace_activations)
+from sparsemod.quantize import quantize
 
 
 def test_flops_per_layer_by_hand():
@@ -40,3 +42,63 @@ def test_a_layers_traffic_includes_its_weights():
     assert traffic == {"0": activations + weights}
     # memory-bound on a device with plenty of compute: latency = bytes / bandwidth
     assert latency({"0": 1}, Device(flops=1e30, bandwidth=1000.0), traffic) == pytest.approx(1840 / 1000)
+
+
+class ResidualPool(nn.Module):
+    """conv 1->4 (3x3) on 1x8x8; a 1x1 conv branch added back; max pool; linear 64 -> 10."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.branch = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 1)
+        self.pool, self.head = nn.MaxPool2d(2), nn.Linear(64, 10)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.head(torch.flatten(self.pool(y + self.branch(y)), 1))
+
+
+def test_roofline_counts_pooling_and_add_traffic():
+    data = [torch.randn(8, 1, 8, 8)]
+    deployed = quantize(ResidualPool().eval(), "post", data, data[0][:1])
+    x = torch.zeros(1, 1, 8, 8)
+    modules = dict(deployed.named_modules())
+    # int8 activations, 1 B per element: conv 64 in + 256 out; branch 256 + 256;
+    # add 256 + 256 in + 256 out; pool 256 + 64; linear 64 + 10 — plus each layer's weights
+    activations = {"conv": 64 + 256, "branch": 256 + 256, "add": 3 * 256, "pool": 256 + 64, "head": 64 + 10}
+    weights = sum(model_size(modules[name]) for name in ("conv", "branch", "head"))
+    traffic = layer_traffic(deployed, trace_activations(deployed, x))
+    assert sum(traffic.values()) == sum(activations.values()) + weights
+    # memory-bound device (1 B/s): seconds = bytes; the pool and the add are no longer skipped
+    memory_bound = latency(flops_per_layer(ResidualPool(), x), Device(1e30, 1.0), traffic)
+    assert memory_bound == pytest.approx(sum(activations.values()) + weights)
+
+
+def test_deployed_ops_kinds_and_macs():
+    data = [torch.randn(8, 1, 8, 8)]
+    deployed = quantize(ResidualPool().eval(), "post", data, data[0][:1])
+    ops = deployed_ops(deployed, trace_activations(deployed, torch.zeros(1, 1, 8, 8)))
+    kinds = [op.kind for op in ops]
+    assert kinds == ["quantize", "conv", "conv", "add", "pool", "view", "linear", "dequantize"]
+    by_kind = {op.kind: op for op in ops}
+    assert [op.macs for op in ops if op.kind == "conv"] == [4 * 64 * 9, 4 * 64 * 4]
+    assert by_kind["linear"].macs == 64 * 10 and by_kind["pool"].macs == 0
+    assert by_kind["quantize"].input_bytes == 64 * 4 and by_kind["dequantize"].output_bytes == 10 * 4
+
+
+def test_depthwise_is_its_own_kind():
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, groups=4), nn.ReLU()).eval()
+    data = [torch.randn(8, 4, 5, 5)]
+    deployed = quantize(model, "post", data, data[0][:1])
+    ops = deployed_ops(deployed, trace_activations(deployed, data[0][:1]))
+    (depthwise,) = [op for op in ops if op.kind == "depthwise"]
+    assert depthwise.macs == 4 * 25 * 9
+
+
+def test_float_fused_layers_are_classified_too():
+    # quant_scheme "none" / "dynamic" keep float ConvReLU2d (a Sequential of conv and ReLU)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 36, 4)).eval()
+    x = torch.randn(4, 1, 8, 8)
+    deployed = quantize(model, "none", [x], x[:1])
+    ops = deployed_ops(deployed, trace_activations(deployed, x[:1]))
+    conv = next(op for op in ops if op.kind == "conv")
+    assert conv.macs == 3 * 36 * 9

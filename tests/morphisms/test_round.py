@@ -17,8 +17,10 @@ def test_morph_rounds_attach_children_of_pareto_parents(tmp_path):
     morph = trials[trials["phase"] == "morph"]
     assert len(morph) == 4 and list(trials["phase"]).count("gp") == 2
     assert morph["parent"].notna().all() and morph["operators"].notna().all()
-    earlier = trials[trials["phase"] != "morph"].set_index("arm")
-    assert set(morph["parent"]) <= set(earlier.index)  # parents are earlier trials
+    by_arm = trials.set_index("arm")
+    for _, row in morph.iterrows():  # a parent is an earlier completed trial (a morph child too)
+        assert by_arm.loc[row["parent"], "index"] < row["index"]
+        assert by_arm.loc[row["parent"], "status"] == "completed"
     experiment = load_client(results / "experiment.json")._experiment
     for _, row in morph.iterrows():
         metadata = experiment.trials[row["index"]].run_metadata

@@ -93,9 +93,41 @@ TOPOLOGIES = {"plain": PlainCNN, "residual": Residual, "mobilenetv2": MobileNetV
 def randomise_batchnorm(model: nn.Module, seed: int = 0) -> None:
     generator = torch.Generator().manual_seed(seed)
     for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
             n = module.num_features
             module.weight.data = torch.rand(n, generator=generator) + 0.5
             module.bias.data = torch.randn(n, generator=generator) * 0.1
             module.running_mean = torch.randn(n, generator=generator) * 0.1
             module.running_var = torch.rand(n, generator=generator) + 0.5
+
+
+def conv_bn(c_in, c_out, kernel, stride=1, groups=1, bn=True):
+    padding = "same" if stride == 1 else tuple(k // 2 for k in kernel)
+    conv = nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=not bn)
+    return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.ReLU()) if bn else nn.Sequential(conv, nn.ReLU())
+
+
+class MorphNetDepthwise(nn.Module):
+    """morph-net's GammaFlopsWithDepthwiseConvTest network (flop_regularizer_test.py) on a
+    1x3x17x19 image: dw1 (3x3 depthwise on the image) -> conv1 (13, 7x5); conv2 (23, 1x1)
+    -> dw2 (5x5 depthwise); concat -> conv3 (29, 3x3, stride 2).  A pooled linear head
+    follows, so that conv3's channels are prunable as in morph-net (which ends at conv3)."""
+
+    def __init__(self, depthwise_batchnorm: bool = True):
+        super().__init__()
+        self.dw1 = conv_bn(3, 3, (3, 3), groups=3, bn=depthwise_batchnorm)
+        self.conv1 = conv_bn(3, 13, (7, 5))
+        self.conv2 = conv_bn(3, 23, (1, 1))
+        self.dw2 = conv_bn(23, 23, (5, 5), groups=23, bn=depthwise_batchnorm)
+        self.conv3 = conv_bn(36, 29, (3, 3), stride=2)
+        self.head = nn.Linear(29, 5)
+
+    def forward(self, x):
+        x = torch.cat([self.conv1(self.dw1(x)), self.dw2(self.conv2(x))], dim=1)
+        return self.head(self.conv3(x).mean((2, 3)))
+
+
+def set_gammas(model: nn.Module, gammas: dict[str, list[float]]) -> None:
+    """Batch-norm scales of the named blocks (index 1 of each Sequential)."""
+    for name, values in gammas.items():
+        model.get_submodule(name)[1].weight.data = torch.tensor(values)

@@ -1,5 +1,7 @@
 """Pruning removes exactly the dead channels: outputs equal the masked model's."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -108,3 +110,81 @@ def test_group_lasso_zero_rows_prune_exactly():
     small = prune(model, reg, X)
     assert small.conv1[0].out_channels == 4 and small.conv2[0].in_channels == 4
     assert torch.allclose(small(X), masked, atol=1e-5)
+
+
+def masked_copy(model: nn.Module, dead: dict[str, list[int]], keep_beta: bool = True) -> nn.Module:
+    """The masked network by hand: γ of the dead channels set to zero, β kept (or zeroed:
+    what removing the channels without folding computes)."""
+    masked = copy.deepcopy(model)
+    for name, channels in dead.items():
+        masked.get_submodule(name).weight.data[channels] = 0.0
+        if not keep_beta:
+            masked.get_submodule(name).bias.data[channels] = 0.0
+    return masked
+
+
+def with_shifted_batchnorms(model: nn.Module, dead: dict[str, list[int]]) -> nn.Module:
+    randomise_batchnorm(model)
+    for name, channels in dead.items():  # dead but not zero: β > 0 passes the ReLU
+        bn = model.get_submodule(name)
+        bn.weight.data[channels] = 0.001
+        bn.bias.data[channels] = torch.linspace(0.5, 1.5, len(channels))
+    return model.eval()
+
+
+class ResidualOneByOne(nn.Module):
+    """A residual stream of 1x1 convs (no padding): its dead channels die in both members."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.branch = nn.Sequential(nn.Conv2d(8, 6, 1, bias=False), nn.BatchNorm2d(6), nn.ReLU(),
+                                    nn.Conv2d(6, 8, 1, bias=False), nn.BatchNorm2d(8))
+        self.pool = nn.MaxPool2d(2)
+        self.head = nn.Conv2d(8, 4, 4)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.head(self.pool(nn.functional.relu6(x + self.branch(x)))).flatten(1)
+
+
+FOLD_CASES = {
+    # an MLP as a new user writes one
+    "mlp": (lambda: nn.Sequential(nn.Flatten(), nn.Linear(192, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                                  nn.Linear(16, 12), nn.BatchNorm1d(12), nn.ReLU(), nn.Linear(12, 4)),
+            {"2": [0, 5, 9], "5": [1, 2]}),
+    # unpadded convs, pooling, flatten into a linear layer
+    "cnn": (lambda: nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                                  nn.Conv2d(8, 6, 1), nn.BatchNorm2d(6), nn.ReLU6(), nn.Flatten(),
+                                  nn.Linear(6 * 3 * 3, 4)),
+            {"1": [2, 3, 7], "5": [0]}),
+    "residual": (ResidualOneByOne, {"stem.1": [1, 4], "branch.4": [1, 4], "branch.1": [0, 2]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOLD_CASES))
+def test_dead_constants_are_folded_into_the_next_layer(case):
+    build, dead = FOLD_CASES[case]
+    model = with_shifted_batchnorms(build(), dead)
+    x = torch.randn(5, 3, 8, 8)
+    reg = ResourceRegularizer(model, x, "gamma", "flops", threshold=0.01)
+    small = prune(model, reg, x)
+    expected = masked_copy(model, dead)(x)
+    assert not torch.allclose(masked_copy(model, dead, keep_beta=False)(x), expected, atol=1e-2)
+    assert torch.allclose(small(x), expected, atol=1e-5)  # the constants act(β) are folded
+    removed = sum(len(c) for name, c in dead.items() if name != "branch.4")
+    kept = sum(p.numel() for p in small.parameters())
+    assert kept < sum(p.numel() for p in model.parameters()) and removed > 0
+
+
+def test_group_lasso_dead_rows_fold_their_bias():
+    model = FOLD_CASES["mlp"][0]()
+    randomise_batchnorm(model)
+    model[1].weight.data[[3, 7]] = 1e-4  # dead by group lasso; the bias stays
+    model.eval()
+    x = torch.randn(5, 3, 8, 8)
+    reg = ResourceRegularizer(model, x, "group_lasso", "flops", threshold=1e-2)
+    assert reg.alive_counts()["1"] == 14
+    masked = copy.deepcopy(model)
+    masked[1].weight.data[[3, 7]] = 0.0
+    assert torch.allclose(prune(model, reg, x)(x), masked(x), atol=1e-5)

@@ -3,22 +3,25 @@
 import shutil
 import subprocess
 
+import numpy as np
+import pandas as pd
 import pytest
+from PIL import Image
 
 from conftest import write_config
 from sparsemod.cli import main
 from sparsemod.report.__main__ import main as report_main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--enable-logging=stderr", "--v=0", "--dump-dom"]
+HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [*HEADLESS, "--enable-logging=stderr", "--v=0", "--dump-dom"]
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
-    config = write_config(folder, train={"r1": "4", "r2": "1"})
+    config = write_config(folder, train={"r1": "4", "r2": "1", "objectives": "4"})
     assert main(["--config", str(config)]) == 0
     return folder / "results" / "run"
 
@@ -41,8 +44,6 @@ def test_report_command_rebuilds_both(results, capsys):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
 def test_page_renders_in_headless_chromium_without_console_errors(results, tmp_path):
-    import pandas as pd
-
     done = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                            (results / "report.html").as_uri()],
                           capture_output=True, text=True, timeout=120)
@@ -50,3 +51,21 @@ def test_page_renders_in_headless_chromium_without_console_errors(results, tmp_p
     assert f'data-rendered="{completed}"' in done.stdout  # the script drew every trial
     assert done.stdout.count("<circle") == completed
     assert ":CONSOLE" not in done.stderr, done.stderr
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
+def test_screenshot_every_point_lies_inside_the_plot_frame(results, tmp_path):
+    """The axes are padded: no point is drawn on or beyond the frame, where the tick labels are."""
+    shot = tmp_path / "page.png"
+    subprocess.run([CHROMIUM, *HEADLESS, f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
+                    "--force-device-scale-factor=1", "--window-size=1000,1100", f"--screenshot={shot}",
+                    (results / "report.html").as_uri()], capture_output=True, timeout=120, check=True)
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    frame = (np.abs(pixels - 0x44) <= 12).all(axis=2)  # the frame is drawn in #444, 512 x 292 px
+    rows, columns = np.flatnonzero(frame.sum(axis=1) >= 300), np.flatnonzero(frame.sum(axis=0) >= 200)
+    assert len(rows) >= 2 and len(columns) >= 2, "plot frame not found in the screenshot"
+    top, bottom, left, right = rows.min(), rows.max(), columns.min(), columns.max()
+    red = (pixels[..., 0] > 180) & (pixels[..., 1] < 100) & (pixels[..., 2] < 100)  # the front, #d62728
+    ys, xs = np.nonzero(red)
+    assert len(xs) > 0, "no Pareto point drawn"
+    assert left < xs.min() and xs.max() < right and top < ys.min() and ys.max() < bottom

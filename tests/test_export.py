@@ -1,0 +1,48 @@
+"""ONNX export: named input / output, a dynamic batch axis, and onnxruntime agrees with torch."""
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+from torch import nn
+
+from sparsemod.data import load_digits
+from sparsemod.export import export
+from sparsemod.quantize import quantize
+from sparsemod.train import loader, train
+
+
+@pytest.fixture(scope="module")
+def trained():
+    data = load_digits(0)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(128, 32), nn.ReLU(), nn.Linear(32, 10))
+    train(model, data.train, {"lr": 0.01}, 2, 0)
+    calibration = [inputs for inputs, _ in loader(data.train, 64)][:4]
+    inputs = next(iter(loader(data.test, 100)))[0]
+    return model.eval(), calibration, inputs
+
+
+@pytest.mark.parametrize("scheme", ["post", "none"])
+def test_onnx_takes_a_batch_of_100_by_name_and_matches_the_quantized_model(trained, tmp_path, scheme):
+    model, calibration, inputs = trained
+    assert inputs.shape[0] == 100
+    deployed = quantize(model, scheme, calibration, inputs[:1])
+    files = export(deployed, inputs[:1], tmp_path / "arm")
+    graph = onnx.load(str(files.onnx)).graph
+    assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == ["logits"]
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    session = onnxruntime.InferenceSession(str(files.onnx), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(["logits"], {"input": inputs.numpy()})
+    with torch.no_grad():
+        expected = deployed(inputs).numpy()
+    assert logits.shape == (100, 10)
+    if scheme == "none":
+        np.testing.assert_allclose(logits, expected, atol=1e-4)
+    else:
+        # int8 kernels of two runtimes may round a value one output step apart
+        step = [m for m in deployed.modules() if isinstance(m, torch.ao.nn.quantized.Linear)][-1].scale
+        assert np.abs(logits - expected).max() <= 2 * step + 1e-6
+        assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.98

@@ -1,0 +1,78 @@
+"""The generation strategy's options reach Ax's BoTorch node, are used by a real generation,
+and survive experiment.json (a resumed search keeps them)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import pytest
+from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+from botorch.acquisition.multi_objective.parego import qLogNParEGO
+
+from conftest import REPO
+from sparsemod import generation
+from sparsemod.config import load_config
+from sparsemod.problem import load_problem
+from sparsemod.search import make_client
+from sparsemod.snapshot import load_client, save_client
+
+
+def client_after_sobol(objectives: int, completed: int = 6):
+    settings = replace(load_config(REPO / "config.ini").search, r1=completed, objectives=objectives)
+    problem = load_problem("cnn")
+    client = make_client(settings, problem)
+    rng = random.Random(0)
+    for index, params in client.get_next_trials(max_trials=completed).items():
+        # costs that grow with the network, an error that falls with it, plus noise
+        width = params["filters"] * params["blocks"] * params["layers"]
+        client.complete_trial(index, raw_data={"error": 1 / (1 + width) + 0.01 * rng.random(),
+                                               "model_size": 100.0 * width, "working_memory": 10.0 * width,
+                                               "latency": 1e-6 * width * params["kernel"] ** 2})
+    return client
+
+
+def botorch_spec(client):
+    node = {node.name: node for node in client._generation_strategy._nodes}["gp"]
+    return node.generator_specs[0]
+
+
+@pytest.fixture(scope="module", params=[(3, qLogNoisyExpectedHypervolumeImprovement), (4, qLogNParEGO)],
+                ids=["3 objectives", "4 objectives"])
+def generated(request):
+    """A client that generated one GP trial, the acquisition class expected, and the fits made."""
+    objectives, acquisition = request.param
+    fits = []
+    real_fit = generation.fit_gpytorch_mll
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(generation, "fit_gpytorch_mll",
+                      lambda mll, **kwargs: fits.append(kwargs) or real_fit(mll, **kwargs))
+        client = client_after_sobol(objectives)
+        assert len(client.get_next_trials(max_trials=1)) == 1
+    return client, objectives, acquisition, fits
+
+
+def test_a_gp_trial_is_generated_with_sparsemods_options(generated):
+    client, objectives, acquisition, fits = generated
+    # the model Ax fitted is ours, fitted by our capped L-BFGS
+    assert fits == [{"optimizer_kwargs": {"options": {"maxiter": generation.FIT_MAXITER}}}]
+    adapter = botorch_spec(client).fitted_adapter
+    assert isinstance(adapter.generator.surrogate.model, generation.CappedFitGP)
+    # only the objectives are modelled (latency is a tracking metric below 4 objectives)
+    assert adapter.generator.surrogate.model.num_outputs == objectives
+    spec = botorch_spec(client)
+    assert spec.generator_kwargs["botorch_acqf_class"] is acquisition
+    optimizer = spec.generator_gen_kwargs["model_gen_options"]["optimizer_kwargs"]
+    assert (optimizer["num_restarts"], optimizer["raw_samples"]) == (generation.NUM_RESTARTS, generation.RAW_SAMPLES)
+
+
+def test_options_survive_experiment_json(generated, tmp_path):
+    client, _, acquisition, _ = generated
+    save_client(client, tmp_path / "experiment.json")
+    loaded = botorch_spec(load_client(tmp_path / "experiment.json"))
+    original = botorch_spec(client)
+    assert loaded.generator_kwargs["botorch_acqf_class"] is acquisition
+    assert loaded.generator_kwargs.get("botorch_acqf_options") == original.generator_kwargs.get("botorch_acqf_options")
+    model_config = loaded.generator_kwargs["surrogate_spec"].model_configs[0]
+    assert model_config.botorch_model_class is generation.CappedFitGP
+    assert loaded.generator_gen_kwargs == original.generator_gen_kwargs

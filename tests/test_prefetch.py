@@ -1,0 +1,63 @@
+"""While a trial trains, the next GP trial is generated in the background with the running
+trial as a pending point; a search with that overlap still reproduces with its seed."""
+
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+import pytest
+from ax.generation_strategy import generation_strategy as ax_strategy
+
+from conftest import write_config
+from sparsemod.cli import main
+from test_search import EXAMPLE
+
+PARAMETERS = ["depth", "width", "lr"]
+
+
+def run_search(folder, name: str):
+    (folder / "layers.py").write_text(EXAMPLE)
+    config = write_config(folder, train={"example": str(folder / "layers.py"), "r1": "3", "r2": "2",
+                                         "name": name, "seed": "5"})
+    assert main(["--config", str(config)]) == 0
+    return pd.read_csv(folder / "results" / name / "trials.csv")
+
+
+@pytest.fixture(scope="module")
+def observed_asks(tmp_path_factory):
+    """A search, with every Ax generation's thread and pending points recorded."""
+    asks = []
+    real = ax_strategy.extract_pending_observations
+
+    def recording(experiment):
+        pending = real(experiment=experiment) or {}
+        points = {tuple(sorted(f.parameters.items())) for features in pending.values() for f in features}
+        running = [t.index for t in experiment.trials.values() if t.status.is_running]
+        asks.append((threading.current_thread().name, len(experiment.trials), running, points,
+                     {t.index: tuple(sorted(t.arm.parameters.items())) for t in experiment.trials.values()}))
+        return pending
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ax_strategy, "extract_pending_observations", recording)
+        trials = run_search(tmp_path_factory.mktemp("prefetch"), "observed")
+    return asks, trials
+
+
+def test_gp_trials_are_generated_while_a_trial_trains(observed_asks):
+    asks, trials = observed_asks
+    background = [ask for ask in asks if ask[0].startswith("sparsemod-optimizer")]
+    # 4 GP trials: the first while the last Sobol trial trains, the others while a GP one does
+    assert len(background) >= 3
+    for _, _, running, points, arms in background:
+        assert running, "a background ask runs while a trial trains"
+        # the running trials are the pending points the acquisition function sees
+        assert {arms[index] for index in running} <= points
+    assert list(trials["phase"]) == ["sobol"] * 3 + ["gp"] * 4
+
+
+def test_a_search_with_background_asks_reproduces_with_its_seed(observed_asks, tmp_path):
+    _, first = observed_asks
+    again = run_search(tmp_path, "again")
+    columns = ["index", "phase", *PARAMETERS, "status", "error", "model_size", "working_memory"]
+    pd.testing.assert_frame_equal(first[columns], again[columns])
