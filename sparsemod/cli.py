@@ -54,8 +54,10 @@ def _usage_error(error: Exception) -> int:
 def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
     """The [TEST] mode or a search, once the config is valid (torch, Ax and Ray load here)."""
     from sparsemod.lock import FolderLock, FolderLockedError
-    from sparsemod.results import ResultsExistError, ResultsFolder, ResultsMissingError
+    from sparsemod.results import ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError
     from sparsemod.retrain import locate_arm, retrain_arm, summary
+    from sparsemod.search import SearchStopped
+    from sparsemod.snapshot import SnapshotError
 
     try:
         if test_mode:
@@ -74,12 +76,13 @@ def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
             results.create()
         with FolderLock(results.folder):
             return search(settings, problem, data, results, args.resume)
-    except (ConfigError, ResultsExistError, ResultsMissingError, FolderLockedError) as error:
+    except (ConfigError, ResultsExistError, ResultsMissingError, ResultsDamagedError,
+            FolderLockedError, SnapshotError, SearchStopped) as error:
         return _usage_error(error)
 
 
 def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
-    from sparsemod.data import DataError
+    from sparsemod.data import DataError, check_splits
     from sparsemod.problem import ProblemError, load_problem
 
     train = settings.search
@@ -97,6 +100,10 @@ def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
         data = problem.load_data(train.dataset, train.data_dir, train.seed)
     except DataError as error:
         raise ConfigError(f"{settings.path} [TRAIN] data_dir: {error}") from None
+    try:
+        check_splits(data)
+    except DataError as error:
+        raise ConfigError(f"{settings.path} [TRAIN] dataset {train.dataset!r}: {error}") from None
     return problem, data
 
 
@@ -115,6 +122,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     import warnings
 
     from sparsemod.executors import ProblemSource, RayExecutor, WorkerExecutor
+    from sparsemod.resume import check_settings, record_settings, repair_rows
     from sparsemod.search import Search, make_client, quiet_ax
     from sparsemod.snapshot import load_client
 
@@ -125,12 +133,19 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     if train.morphisms and train.r3 > 0 and not problem.morphisms:
         print(f"warning: {problem.source.name} defines no MORPHISMS: the r3 = {train.r3} morphism "
               "rounds are skipped", file=sys.stderr)
-    client = load_client(results.folder / "experiment.json") if resume else make_client(train, problem)
+    if resume:
+        client = load_client(results.folder / "experiment.json", train.seed)
+        check_settings(client, settings, problem)
+        for line in repair_rows(results, client):
+            print(f"warning: {line}", file=sys.stderr)
+    else:
+        client = make_client(train, problem)
+        record_settings(client, settings, problem)
     if settings.ray.enabled:
         executor = RayExecutor(problem, data, trial_config(settings), settings.ray)
     else:
         source = ProblemSource(problem.source, train.splitter, train.dataset, train.data_dir, train.seed)
-        executor = WorkerExecutor(source, trial_config(settings))
+        executor = WorkerExecutor(source, trial_config(settings), settings.ray.max_failures)
     where = f"Ray ({settings.ray.address}, {executor.capacity} at once)" if settings.ray.enabled else "worker process"
     morphs = f" + {train.r3}x{train.batch_size} morph" if train.morphisms and train.r3 and problem.morphisms else ""
     print(f"sparsemod: {'resuming ' if resume else ''}{train.r1} Sobol + {train.r2}x{train.batch_size} "

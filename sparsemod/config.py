@@ -370,6 +370,8 @@ def available_examples() -> list[str]:
 def load_config(path: str | Path) -> Settings:
     """Read and validate ``path``; relative paths inside it resolve against its folder."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; expected a config file (e.g. {path / 'config.ini'})")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     # default_section is renamed so that [DEFAULT] is a plain section, not inherited by all.
@@ -378,6 +380,9 @@ def load_config(path: str | Path) -> Settings:
         parser.read(path, encoding="utf-8")
     except configparser.Error as error:
         raise ConfigError(f"{path}: not a valid ini file: {' '.join(str(error).split())}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: expected a UTF-8 text file, found byte 0x{error.object[error.start]:02x} "
+                          f"at offset {error.start}") from None
 
     unknown_sections = [s for s in parser.sections() if s not in SCHEMA]
     if unknown_sections:

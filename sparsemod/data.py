@@ -32,6 +32,17 @@ class DataBundle:
     collate_fn: Callable | None = None
 
 
+def check_splits(bundle: DataBundle) -> None:
+    """Every split must hold an example: an empty one would fail (train) or score
+    meaninglessly (val, test) in every trial, so it is refused before the search starts."""
+    sizes = {name: len(getattr(bundle, name)) for name in ("train", "val", "test")}
+    empty = [name for name, size in sizes.items() if size == 0]
+    if empty:
+        counts = ", ".join(f"{name} {size}" for name, size in sizes.items())
+        raise DataError(f"empty split: {', '.join(empty)} ({counts} examples); every split "
+                        "needs at least one example")
+
+
 def split_indices(n: int, fractions: tuple[float, float], seed: int) -> tuple[np.ndarray, ...]:
     """Seeded shuffle of ``range(n)`` cut into train / val / test with the given val, test fractions."""
     order = np.random.default_rng(seed).permutation(n)
@@ -46,8 +57,9 @@ def tensor_bundle(
     x = torch.as_tensor(images, dtype=torch.float32)
     y = torch.as_tensor(labels, dtype=torch.long)
     train_idx = torch.as_tensor(parts[0])
-    mean, std = x[train_idx].mean(), x[train_idx].std().clamp_min(1e-8)
-    x = (x - mean) / std
+    if len(train_idx) > 1:  # too few to standardise: check_splits refuses such data
+        mean, std = x[train_idx].mean(), x[train_idx].std().clamp_min(1e-8)
+        x = (x - mean) / std
     train, val, test = (TensorDataset(x[torch.as_tensor(p)], y[torch.as_tensor(p)]) for p in parts)
     return DataBundle(train, val, test, tuple(x.shape[1:]), num_classes)
 

@@ -69,8 +69,8 @@ class WorkerExecutor:
 
     capacity = 1
 
-    def __init__(self, source: ProblemSource, trial_config: TrialConfig):
-        self.source, self.trial_config = source, trial_config
+    def __init__(self, source: ProblemSource, trial_config: TrialConfig, max_failures: int = 1):
+        self.source, self.trial_config, self.max_failures = source, trial_config, max_failures
         self.context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         self.queue: deque[TrialJob] = deque()
         self.process: BaseProcess | None = None
@@ -89,20 +89,24 @@ class WorkerExecutor:
         self.queue.append(job)
 
     def wait(self) -> TrialResult:
+        """The next job's result; a job whose worker died is run again in a new worker, up
+        to ``max_failures`` times (as Ray retries a task), then recorded failed."""
         job = self.queue.popleft()
-        if self.process is None or not self.process.is_alive():
-            self._start()
         start = time.perf_counter()
-        try:
-            self.connection.send(job)
-            return self.connection.recv()
-        except (EOFError, OSError):  # the worker died during the trial
-            self.process.join(timeout=10)
-            code = self.process.exitcode
-            self.process = None
-            died = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
-            return TrialResult(job, "failed", reason=f"worker: the trial's process died ({died})",
-                               total_seconds=time.perf_counter() - start)
+        for attempt in range(1, self.max_failures + 2):
+            if self.process is None or not self.process.is_alive():
+                self._start()
+            try:
+                self.connection.send(job)
+                return self.connection.recv()
+            except (EOFError, OSError):  # the worker died during the trial
+                self.process.join(timeout=10)
+                code = self.process.exitcode
+                self.process = None
+        died = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        return TrialResult(job, "failed", total_seconds=time.perf_counter() - start,
+                           reason=f"worker: the trial's process died {attempt} times ({died}); not run "
+                                  f"again ([RAY] max_failures = {self.max_failures})")
 
     @property
     def pending(self) -> int:
@@ -160,7 +164,7 @@ class RayExecutor:
             num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial,
             max_retries=settings.max_failures, retry_exceptions=False)
         self.waiting: deque[TrialJob] = deque()
-        self.running: dict = {}  # object ref -> job
+        self.running: dict = {}  # object ref -> (job, perf_counter at launch)
 
     def submit(self, job: TrialJob) -> None:
         self.waiting.append(job)
@@ -170,16 +174,18 @@ class RayExecutor:
         while self.waiting and len(self.running) < self.capacity:
             job = self.waiting.popleft()
             ref = self.task.remote(job, self.example, self.source, self.data, self.trial_config)
-            self.running[ref] = job
+            self.running[ref] = (job, time.perf_counter())
 
     def wait(self) -> TrialResult:
         ready, _ = self.ray.wait(list(self.running), num_returns=1)
-        job = self.running.pop(ready[0])
+        job, launched = self.running.pop(ready[0])
         try:
             result = self.ray.get(ready[0])
         except self.ray.exceptions.RayError as error:  # worker died, OOM-killed, ...
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            result = TrialResult(job, "failed", reason=f"worker: {type(error).__name__}: {first_line}"[:500])
+            # no result came back: the trial's time is the task's, retries included
+            result = TrialResult(job, "failed", reason=f"worker: {type(error).__name__}: {first_line}"[:500],
+                                 total_seconds=time.perf_counter() - launched)
         self._launch()
         return result
 

@@ -80,7 +80,11 @@ def _import(path: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception:
+    except SyntaxError as error:
         del sys.modules[name]
-        raise
+        raise ProblemError(f"{path}:{error.lineno}: SyntaxError: {error.msg}") from None
+    except Exception as error:  # the file's own code failed while it was imported
+        del sys.modules[name]
+        raise ProblemError(f"{path}: importing it raised {type(error).__name__}: "
+                           f"{' '.join(str(error).split())}") from None
     return module

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,6 +31,7 @@ STATUS_COLUMNS = ("status", "reason", "train_seconds", "total_seconds")
 EXTRA_COLUMNS = ("float_error", "test_accuracy", "flops", "parameters", "measured_latency",
                  "working_memory_best_order", "flops_before", "parameters_before")
 MARKERS = ("trials.csv", "experiment.json")
+STOPPED_EARLY = " stopped early: "  # time.txt: "{phase} stopped early: {reason}"
 
 
 class ResultsExistError(FileExistsError):
@@ -41,11 +42,18 @@ class ResultsMissingError(FileNotFoundError):
     """``--resume`` on a folder that holds no search."""
 
 
+class ResultsDamagedError(ValueError):
+    """``--resume`` on a results file that cannot be repaired (one line, names the file)."""
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """``write`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    The temporary file is created like any file (mode 0666 less the umask), not 0600 as
+    ``tempfile.mkstemp`` would, so the renamed file has the user's usual permissions."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         write(Path(temporary))
         os.replace(temporary, path)
@@ -87,15 +95,32 @@ class ResultsFolder:
         self.models.mkdir(parents=True, exist_ok=True)
 
     def open_existing(self) -> None:
-        """Reload the rows of a search to resume; stray model folders are tidied later."""
-        missing = [m for m in MARKERS if not (self.folder / m).exists()]
-        if missing:
-            raise ResultsMissingError(f"{self.folder}: nothing to resume ({', '.join(missing)} missing)")
-        table = pd.read_csv(self.folder / "trials.csv", keep_default_na=True)
+        """Reload the rows of a search to resume; stray model folders are tidied later.
+
+        experiment.json marks a search (it is written before the first trial runs);
+        trials.csv is missing until the first trial is recorded: a search killed during
+        its first trial has no rows yet."""
+        if not (self.folder / "experiment.json").exists():
+            raise ResultsMissingError(f"{self.folder}: nothing to resume (experiment.json missing)")
+        self.models.mkdir(exist_ok=True)
+        if not (self.folder / "trials.csv").exists():
+            return
+        path = self.folder / "trials.csv"
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+        if "\n" not in text and ",".join(self.columns).startswith(text):
+            return  # cut inside its header line: no row survived (sparsemod.resume re-tells them)
+        try:
+            table = pd.read_csv(path, keep_default_na=True)
+        except (pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise ResultsDamagedError(f"{path}: not a readable table ({' '.join(str(error).split())})") from None
+        if list(table.columns) != list(self.columns):
+            missing = [c for c in self.columns if c not in table.columns]
+            extra = [c for c in table.columns if c not in self.columns]
+            raise ResultsDamagedError(f"{path}: columns differ from this search's (missing: "
+                                      f"{', '.join(missing) or 'none'}; unexpected: {', '.join(extra) or 'none'})")
         table["reason"] = table["reason"].fillna("")
         self.rows = [{k: v for k, v in row.items() if k in self.columns}
                      for row in table.to_dict("records")]
-        self.models.mkdir(exist_ok=True)
 
     def read_times(self) -> dict[str, float]:
         """Seconds per phase (and ``search``) recorded by an earlier run, to keep adding to."""
@@ -103,8 +128,11 @@ class ResultsFolder:
         times = {}
         for line in path.read_text().splitlines() if path.exists() else []:
             key, _, value = line.partition(": ")
-            if value.endswith(" s"):
-                times[key] = float(value[:-2])
+            if value.endswith(" s") and STOPPED_EARLY not in line:
+                try:
+                    times[key] = float(value[:-2])
+                except ValueError:  # a note's text, not seconds
+                    continue
         return times
 
     def table(self) -> pd.DataFrame:
@@ -146,13 +174,21 @@ class ResultsFolder:
         # every row of pareto.csv with its model (resume tidies any extra folder).
         if on_front and result.state_dict is not None:
             self._save_model(job.arm, result, row)
-        atomic_write(self.folder / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
-        atomic_write(self.folder / "pareto.csv", lambda tmp: pareto.to_csv(tmp, index=False))
+        self.write_tables(table, pareto)
         self.drop_models_off_front(keep, pareto)
         return on_front
 
+    def write_tables(self, table: pd.DataFrame | None = None, pareto: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Rewrite trials.csv, then pareto.csv, from the rows; returns the Pareto rows."""
+        table = self.table() if table is None else table
+        pareto = self.pareto(table) if pareto is None else pareto
+        atomic_write(self.folder / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
+        atomic_write(self.folder / "pareto.csv", lambda tmp: pareto.to_csv(tmp, index=False))
+        return pareto
+
     def _save_model(self, arm: str, result: TrialResult, row: dict) -> None:
-        staging = Path(tempfile.mkdtemp(dir=self.models, prefix=f".{arm}."))
+        staging = self.models / f".{arm}.{secrets.token_hex(8)}"
+        staging.mkdir()  # mode 0777 less the umask (tempfile.mkdtemp would make it 0700)
         torch.save(result.state_dict, staging / "model.pt")
         (staging / "params.json").write_text(json.dumps(result.job.params, indent=2))
         metrics = {k: row[k] for k in (*OBJECTIVES, *EXTRA_COLUMNS) if k in row}
@@ -165,17 +201,31 @@ class ResultsFolder:
         os.replace(staging, target)
 
     def drop_models_off_front(self, keep: frozenset[str] = frozenset(), pareto: pd.DataFrame | None = None) -> None:
+        """Delete the model folders of arms neither on the front nor in ``keep`` (and staging
+        folders a kill left); plain files (e.g. a desktop's ``.DS_Store``) are not sparsemod's."""
         front = set((self.pareto() if pareto is None else pareto)["arm"]) | keep
         for folder in self.models.iterdir():
-            if folder.name not in front:
+            if folder.is_dir() and folder.name not in front:
                 shutil.rmtree(folder)
 
+    def read_stops(self) -> dict[str, str]:
+        """Why phases stopped early in an earlier run (``{phase} stopped early: {reason}``)."""
+        path = self.folder / "time.txt"
+        stops = {}
+        for line in path.read_text().splitlines() if path.exists() else []:
+            head, _, reason = line.partition(STOPPED_EARLY)
+            if reason and " " not in head:
+                stops[head] = reason
+        return stops
+
     def write_times(self, phases: dict[str, float], total: float, state: str,
-                    stopped: str | None = None) -> None:
+                    stopped: dict[str, str] | None = None, notes: Sequence[str] = ()) -> None:
+        """``state``, wall seconds of the search and of each phase, why phases stopped early,
+        and ``notes`` (one line each)."""
         lines = [f"state: {state}", f"search: {total:.1f} s"]
         lines += [f"{phase}: {seconds:.1f} s" for phase, seconds in phases.items()]
-        if stopped:
-            lines.append(f"stopped early: {stopped}")
+        lines += [f"{phase}{STOPPED_EARLY}{reason}" for phase, reason in (stopped or {}).items()]
+        lines += list(notes)
         atomic_write_text(self.folder / "time.txt", "\n".join(lines) + "\n")
 
 

@@ -83,6 +83,10 @@ def trials_of(client: Client) -> dict:
     return client._experiment.trials
 
 
+class SearchStopped(RuntimeError):
+    """The search cannot go on (one line for the user); time.txt records it."""
+
+
 class Search:
     """Runs the phases; a search resumed from its folder continues where it stopped."""
 
@@ -94,7 +98,8 @@ class Search:
         self.earlier_total = earlier.pop("search", 0.0)
         self.phase_seconds: dict[str, float] = earlier
         self.start = time.perf_counter()
-        self.stop_reason: str | None = None
+        # why a phase stopped early, by phase (a stop ends that phase only; kept across resume)
+        self.stopped: dict[str, str] = results.read_stops()
         self.prefetch = Prefetch()
         self.held: list[TrialJob] = []  # generated in the background for the next phase
 
@@ -105,6 +110,8 @@ class Search:
         try:
             for position, phase in enumerate(plan):
                 upcoming = plan[position + 1] if position + 1 < len(plan) else None
+                if phase.name != "sobol":
+                    self._require_a_completed_trial()
                 self._run_phase(phase, upcoming, [j for j in interrupted if j.phase == phase.name], progress)
             self._write_times("finished")
         finally:
@@ -113,6 +120,17 @@ class Search:
             self.prefetch.close()
             progress.close()
             self.executor.close()
+
+    def _require_a_completed_trial(self) -> None:
+        """The GP models completed trials only: when every Sobol trial failed there is nothing
+        to model (nor a parent to morph), and sampling on could fail forever, so stop."""
+        if any(row["status"] == "completed" for row in self.results.rows):
+            return
+        reasons = list(dict.fromkeys(str(row["reason"]).splitlines()[0] for row in self.results.rows))
+        message = (f"every one of the {len(self.results.rows)} Sobol trials failed, so the GP has "
+                   f"nothing to model; first reasons: {' | '.join(reasons[:3])}")
+        self._write_times(f"stopped: {message}")
+        raise SearchStopped(message)
 
     def _run_phase(self, phase: Phase, upcoming: Phase | None, rerun: list[TrialJob],
                    progress: Progress) -> None:
@@ -124,17 +142,18 @@ class Search:
             self.executor.submit(job)
         while asked < phase.trials or self.executor.pending:
             free = self.executor.capacity - self.executor.pending
-            if asked < phase.trials and self.stop_reason is None and phase.name != "sobol":
-                self.stop_reason = self._stagnation(phase)
-                if self.stop_reason:
-                    progress.message(f"stopping the {phase.name} phase early: {self.stop_reason}")
-            if asked < phase.trials and free > 0 and self.stop_reason is None:
+            if asked < phase.trials and phase.name not in self.stopped and phase.name != "sobol":
+                reason = self._stagnation(phase)
+                if reason:
+                    self.stopped[phase.name] = reason
+                    progress.message(f"stopping the {phase.name} phase early: {reason}")
+            if asked < phase.trials and free > 0 and phase.name not in self.stopped:
                 count = min(phase.batch if self.executor.pending == 0 else free, phase.trials - asked)
                 jobs = self._take_held(phase, count) or self._ask(phase, count, progress)
                 self._submit(jobs)
                 asked += len(jobs)
-                if self.stop_reason:
-                    progress.message(f"stopping the {phase.name} phase early: {self.stop_reason}")
+                if phase.name in self.stopped:
+                    progress.message(f"stopping the {phase.name} phase early: {self.stopped[phase.name]}")
                 continue
             if not self.executor.pending:
                 break  # stopped early, nothing running
@@ -180,7 +199,7 @@ class Search:
             progress.message(f"{phase.name}: fitting the model on {self._completed()} trials...")
         start = time.perf_counter()
         jobs = self._suggest(phase, count)
-        if not jobs and self.stop_reason is None:
+        if not jobs and phase.name not in self.stopped:
             raise RuntimeError(f"no trial to run in phase {phase.name}")
         seconds = time.perf_counter() - start
         self._add_optimizer_time(seconds, seconds)
@@ -191,8 +210,8 @@ class Search:
     def _start_prefetch(self, target: Phase | None) -> None:
         """Generate ``target``'s next trials in the background while the running ones train,
         once no submitted trial waits for a slot (later asks see more results)."""
-        if (target is None or target.name == "sobol" or self.stop_reason is not None
-                or self.prefetch.running or self.held
+        if (target is None or target.name == "sobol" or target.name in self.stopped
+                or self.prefetch.running or self.held or not self._completed()
                 or self.executor.pending > self.executor.capacity):
             return
         remaining = target.trials - self._asked(target)
@@ -213,8 +232,8 @@ class Search:
             progress.message(f"{target}: the background ask failed ({type(error).__name__}: "
                              f"{str(error).splitlines()[0] if str(error) else ''}); asking again when a slot frees")
             return
-        if done is not None and not done.jobs and self.stop_reason:
-            progress.message(f"stopping the {done.phase} phase early: {self.stop_reason}")
+        if done is not None and not done.jobs and done.phase in self.stopped:
+            progress.message(f"stopping the {done.phase} phase early: {self.stopped[done.phase]}")
         if done is None or not done.jobs:
             return
         self._add_optimizer_time(done.seconds, done.waited)
@@ -233,11 +252,11 @@ class Search:
         return taken
 
     def _suggest(self, phase: Phase, count: int) -> list[TrialJob]:
-        """New Ax trials for ``phase`` (an empty list sets ``stop_reason``)."""
+        """New Ax trials for ``phase`` (none: the phase is stopped, with its reason)."""
         if phase.name == "morph":
             asked = self._attach_children(count)
             if not asked:
-                self.stop_reason = "no new child of the Pareto parents lies in the search space"
+                self.stopped[phase.name] = "no new child of the Pareto parents lies in the search space"
         else:
             asked = self.client.get_next_trials(max_trials=count)
             for index in asked:
@@ -286,11 +305,12 @@ class Search:
                                      self.settings.candidates, seen, rng)
         if not candidates:
             return {}
+        unscored = None
         try:
             values = score(self.client, candidates)
         except Exception as error:  # e.g. no completed trial to fit the GP to: draw order
-            tqdm.write(f"warning: morph candidates not scored ({type(error).__name__}: {error}); "
-                       "taking them in the order drawn")
+            unscored = f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
+            tqdm.write(f"warning: morph candidates not scored ({unscored}); taking them in the order drawn")
             values = [-float(i) for i in range(len(candidates))]
         ranked = [c for _, c in sorted(zip(values, range(len(candidates))), reverse=True)]
         attached = {}
@@ -298,7 +318,8 @@ class Search:
             child = candidates[position]
             index = self.client.attach_trial(parameters=child.params)
             trials_of(self.client)[index].update_run_metadata(
-                {"phase": "morph", "parent": child.parent, "operators": list(child.operators)})
+                {"phase": "morph", "parent": child.parent, "operators": list(child.operators),
+                 **({"unscored": unscored} if unscored else {})})
             attached[index] = child.params
         return attached
 
@@ -343,7 +364,10 @@ class Search:
                     self.client.mark_trial_failed(index, failed_reason=str(row["reason"]).splitlines()[0])
             else:
                 rerun.append(self._job(index, by_name[self._phase_of(index)], trial.arm.parameters))
-        if recorded or rerun:
+        if self.results.rows:  # pareto.csv, .png, report.html may predate trials.csv (a kill between writes)
+            pareto = self.results.write_tables()
+            write_report(self.results.folder, self.results.table(), pareto, self.settings.objective_names)
+        if self.results.rows or rerun:
             self.results.drop_models_off_front(self._parents_in_use())
             self._save_experiment()
         return rerun
@@ -368,4 +392,16 @@ class Search:
 
     def _write_times(self, state: str) -> None:
         total = self.earlier_total + time.perf_counter() - self.start
-        self.results.write_times(self.phase_seconds, total, state, self.stop_reason)
+        self.results.write_times(self.phase_seconds, total, state, self.stopped, self._scoring_notes())
+
+    def _scoring_notes(self) -> list[str]:
+        """How the morph children were picked: by the acquisition function, or (when it could
+        not score them) in the order drawn, with the first reason."""
+        morph = [t.run_metadata for t in trials_of(self.client).values()
+                 if t.run_metadata.get("phase") == "morph"]
+        if not morph:
+            return []
+        unscored = [m["unscored"] for m in morph if "unscored" in m]
+        note = (f"morph scoring: {len(morph) - len(unscored)} of {len(morph)} children ranked by the "
+                "acquisition function")
+        return [note + (f"; {len(unscored)} in draw order ({unscored[0]})" if unscored else "")]

@@ -125,6 +125,92 @@ def test_expand_target_and_budget_come_together(config_file):
     assert load_config(config_file(test={"expand_target": "size", "expand_budget": "2e3"})).test.expand_budget == 2e3
 
 
+def one_line_exit_2(argv: list[str], capsys) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_example_file_with_a_syntax_error_is_one_line(config_file, tmp_path, capsys):
+    example = tmp_path / "broken.py"
+    example.write_text("SPACE = [\n\ndef build(:\n")
+    err = one_line_exit_2(["--config", str(config_file(train={"example": str(example)}))], capsys)
+    assert f"[TRAIN] example: {example}:3: SyntaxError" in err
+
+
+def test_example_file_raising_on_import_is_one_line(config_file, tmp_path, capsys):
+    example = tmp_path / "raising.py"
+    example.write_text("import no_such_module_anywhere\n")
+    err = one_line_exit_2(["--config", str(config_file(train={"example": str(example)}))], capsys)
+    assert "ModuleNotFoundError: No module named 'no_such_module_anywhere'" in err
+
+
+def test_non_utf8_config_is_one_line(config_file, capsys):
+    path = config_file()
+    path.write_bytes(path.read_bytes() + b"# caf\xe9\n")
+    err = one_line_exit_2(["--config", str(path)], capsys)
+    assert f"{path}: expected a UTF-8 text file, found byte 0xe9" in err
+
+
+def test_a_folder_given_as_config_is_named_as_a_folder(tmp_path, capsys):
+    err = one_line_exit_2(["--config", str(tmp_path)], capsys)
+    assert f"{tmp_path}: is a folder; expected a config file" in err
+
+
+# Every numeric key, its tightest accepted values and the nearest refused ones (by hand, from
+# README's config tables), so a bound that moves or a check that goes missing fails here.
+BOUNDS = {
+    ("TRAIN", "r1"): (["1"], ["0"]), ("TRAIN", "r2"): (["0"], ["-1"]), ("TRAIN", "r3"): (["0"], ["-1"]),
+    ("TRAIN", "epochs1"): (["1"], ["0"]), ("TRAIN", "epochs2"): (["1"], ["0"]),
+    ("TRAIN", "epochs3"): (["1"], ["0"]), ("TRAIN", "objectives"): (["1", "4"], ["0", "5"]),
+    ("TRAIN", "batch_size"): (["1"], ["0"]), ("TRAIN", "flops"): (["1e-300"], ["0", "-1", "inf"]),
+    ("TRAIN", "seed"): (["0"], ["-1"]), ("TRAIN", "bandwidth"): (["1e-300"], ["0", "-1", "inf"]),
+    ("TRAIN", "calibration_batches"): (["1"], ["0"]), ("TRAIN", "threads"): (["1"], ["0"]),
+    ("TRAIN", "candidates"): (["1"], ["0"]), ("TRAIN", "tolerance"): (["0"], ["-1e-9", "inf"]),
+    ("TRAIN", "patience"): (["1"], ["0"]),
+    ("RAY", "max_concurrent"): (["1"], ["0"]), ("RAY", "cpus_per_trial"): (["1e-3"], ["0", "-1"]),
+    ("RAY", "gpus_per_trial"): (["0"], ["-1e-3"]), ("RAY", "max_failures"): (["0"], ["-1"]),
+    ("MORPHNET", "threshold"): (["1e-9"], ["0"]), ("MORPHNET", "strength"): (["1e-9"], ["0"]),
+    ("MORPHNET", "finetune_epochs"): (["0"], ["-1"]),
+    ("TEST", "objectives"): (["1", "4"], ["0", "5"]), ("TEST", "epochs"): (["1"], ["0"]),
+    ("TEST", "expand_budget"): (["1e-9"], ["0", "-1"]), ("TEST", "seed"): (["0"], ["-1"]),
+}
+NOT_NUMERIC = {("DEFAULT", "train"), *(("TRAIN", k) for k in (
+    "name", "root", "debug", "quant_scheme", "morphisms", "pruning", "splitter", "example",
+    "dataset", "data_dir", "device", "constraints")), ("RAY", "address"),
+    ("MORPHNET", "algorithm"), ("MORPHNET", "target"), ("MORPHNET", "log_dir"),
+    *(("TEST", k) for k in ("pruning", "splitter", "quant_scheme", "name", "root", "arm", "expand_target"))}
+
+
+def test_every_key_is_either_bound_checked_or_not_numeric():
+    from sparsemod.config import SCHEMA
+
+    assert {(section, key.name) for section, keys in SCHEMA.items() for key in keys} == set(BOUNDS) | NOT_NUMERIC
+
+
+def with_value(config_file, section: str, key: str, value: str) -> Path:
+    extra = {"expand_target": "flops"} if key == "expand_budget" else {}
+    if section in ("TRAIN", "TEST"):
+        return config_file(**{section.lower(): {key: value, **extra}})
+    path = config_file()
+    path.write_text(path.read_text() + f"[{section}]\n{key} = {value}\n")
+    return path
+
+
+@pytest.mark.parametrize("section, key", sorted(BOUNDS))
+def test_numeric_bounds_on_both_sides(config_file, section, key):
+    accepted, refused = BOUNDS[(section, key)]
+    for value in accepted:
+        settings = load_config(with_value(config_file, section, key, value))
+        part = {"TRAIN": settings.search, "TEST": settings.test, "RAY": settings.ray,
+                "MORPHNET": settings.morphnet}[section]
+        assert getattr(part, key) == float(value)
+    for value in refused:
+        with pytest.raises(ConfigError, match=rf"\[{section}\] {key}: expected .*, got '{value}'"):
+            load_config(with_value(config_file, section, key, value))
+
+
 def test_device_profile_path_resolves_and_reaches_the_trials(config_file):
     from sparsemod.cli import trial_config
     from sparsemod.costs import DeviceProfile, KindModel

@@ -40,3 +40,18 @@ def test_stagnation_stops_the_gp_phase_and_says_why(tmp_path, capsys):
 def test_bad_constraints_are_named(config_file, text):
     with pytest.raises(ConfigError, match=r"\[TRAIN\] constraints: expected empty or comma-separated"):
         load_config(config_file(train={"constraints": text}))
+
+
+def test_a_stagnation_stop_ends_the_gp_phase_only(tmp_path, capsys):
+    config = write_config(tmp_path, train={"r1": "3", "r2": "4", "r3": "1", "batch_size": "1",
+                                           "morphisms": "true", "tolerance": "100", "patience": "1"})
+    assert main(["--config", str(config)]) == 0
+    results = tmp_path / "results" / "run"
+    phases = list(pd.read_csv(results / "trials.csv")["phase"])
+    assert phases.count("gp") == 1 and phases.count("morph") == 1  # the morph round still runs
+    times = (results / "time.txt").read_text()
+    assert "gp stopped early: hypervolume grew" in times and "morph stopped early" not in times
+    assert "state: finished" in times
+    assert main(["--config", str(config), "--resume"]) == 0  # the stop is kept: nothing more to run
+    assert len(pd.read_csv(results / "trials.csv")) == 5
+    assert "gp stopped early: hypervolume grew" in (results / "time.txt").read_text()

@@ -3,9 +3,11 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
-from conftest import SHARED_MNIST
-from sparsemod.data import DataError, load_cifar, load_digits, load_mnist, read_idx
+from conftest import SHARED_MNIST, write_config
+from sparsemod.cli import main
+from sparsemod.data import DataError, check_splits, load_cifar, load_digits, load_mnist, read_idx
 
 
 def test_digits_split_is_seeded_and_disjoint():
@@ -61,3 +63,58 @@ def test_cifar_pickles_and_two_class_relabelling(tmp_path):
     assert data.input_shape == (3, 32, 32) and data.num_classes == 10
     two = load_cifar(tmp_path, 0, two_class=True)
     assert two.num_classes == 2 and set(two.test.tensors[1].unique().tolist()) == {0, 1}
+
+
+def test_empty_data_is_refused_before_the_search(tmp_path, capsys):
+    def idx(path, array):
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+        path.write_bytes(header + array.tobytes())
+
+    idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((0, 28, 28), np.uint8))
+    idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros((0,), np.uint8))
+    config = write_config(tmp_path, train={"dataset": "mnist", "data_dir": str(tmp_path)})
+    assert main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "[TRAIN] dataset 'mnist': empty split: train, val, test (train 0, val 0, test 0 examples)" in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_one_empty_split_is_named():
+    digits = load_digits(0)
+    digits.val = torch.utils.data.Subset(digits.val, [])
+    with pytest.raises(DataError, match=r"empty split: val \(train 1257, val 0, test 270 examples\)"):
+        check_splits(digits)
+
+
+def fingerprints(part) -> list[bytes]:
+    """One bytes string per example (its input tensor), for TensorDataset and sequence datasets."""
+    return [part[i][0].numpy().tobytes() for i in range(len(part))]
+
+
+@pytest.fixture(scope="module")
+def cifar_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cifar")
+    rng = np.random.default_rng(1)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as handle:
+            pickle.dump({b"data": rng.integers(0, 255, (10000, 3072), dtype=np.uint8),
+                         b"labels": list(rng.integers(0, 10, 10000))}, handle)
+    return folder
+
+
+@pytest.mark.parametrize("example, dataset", [
+    ("cnn", "digits"), ("cnn", "mnist"), ("cnn", "cifar10"), ("cnn", "cifar2"),
+    ("sequence", "synthetic"), ("sequence", "digits_rows"), ("sequence", "mnist_rows"),
+])
+def test_every_loader_gives_disjoint_train_val_test(example, dataset, request):
+    from sparsemod.problem import load_problem
+
+    if "mnist" in dataset and not SHARED_MNIST.is_dir():
+        pytest.skip("shared MNIST not beside the repo")
+    data_dir = request.getfixturevalue("cifar_dir") if "cifar" in dataset else SHARED_MNIST
+    data = load_problem(example).load_data(dataset, data_dir, 0)
+    train, val, test = (fingerprints(p) for p in (data.train, data.val, data.test))
+    # every example of these data sets is distinct, so a shared input means a shared example
+    assert len(set(train + val + test)) == len(train) + len(val) + len(test)
+    assert min(len(train), len(val), len(test)) > 0

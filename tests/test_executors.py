@@ -9,9 +9,11 @@ from conftest import write_config
 from sparsemod.cli import main
 
 # width 2: the builder raises (a Python error in the trial);
-# width >= 7: the worker process dies (as if OOM-killed), is retried, then recorded failed.
+# width >= 7: the worker process dies (as if OOM-killed), is retried, then recorded failed;
+# each death is logged first, to count the attempts.
 EXAMPLE = '''
 import os
+from pathlib import Path
 from torch import nn
 from sparsemod.data import load_digits
 from sparsemod.space import Int
@@ -22,6 +24,8 @@ def build(params, input_shape, num_classes):
     if params["width"] == 2:
         raise ValueError("width 2 is not allowed")
     if params["width"] >= 7:
+        with open(Path(__file__).with_name("deaths.log"), "a") as log:
+            log.write(f"{params['depth']} {params['width']}\\n")
         os._exit(1)
     layers, channels = [], input_shape[0]
     for _ in range(params["depth"]):
@@ -44,16 +48,19 @@ def ray_search(tmp_path_factory):
     config.write_text(config.read_text() + "[RAY]\naddress = local\nmax_concurrent = 2\n"
                       "cpus_per_trial = 1\nmax_failures = 1\n")
     assert main(["--config", str(config)]) == 0
-    return pd.read_csv(folder / "results" / "run" / "trials.csv")
+    deaths = (folder / "deaths.log").read_text().split("\n") if (folder / "deaths.log").exists() else []
+    return pd.read_csv(folder / "results" / "run" / "trials.csv"), deaths
 
 
 def test_ray_runs_every_planned_trial(ray_search):
+    ray_search = ray_search[0]
     assert sorted(ray_search["index"]) == list(range(10))
     assert (ray_search["status"] == "completed").sum() >= 4
     assert list(ray_search["phase"]).count("gp") == 2
 
 
 def test_a_trial_that_raises_is_failed_with_its_reason(ray_search):
+    ray_search = ray_search[0]
     raised = ray_search[ray_search["width"] == 2]
     assert len(raised) >= 1
     assert (raised["status"] == "failed").all()
@@ -61,10 +68,14 @@ def test_a_trial_that_raises_is_failed_with_its_reason(ray_search):
 
 
 def test_a_dead_worker_is_retried_then_failed_and_the_search_goes_on(ray_search):
-    crashed = ray_search[ray_search["width"] >= 7]
+    trials, deaths = ray_search
+    crashed = trials[trials["width"] >= 7]
     assert len(crashed) >= 1
     assert (crashed["status"] == "failed").all()
     assert crashed["reason"].str.contains("worker: ").all()
+    assert (crashed["total_seconds"] > 0).all()  # the time the task and its retries took
+    for (depth, width), group in crashed.groupby(["depth", "width"]):
+        assert deaths.count(f"{depth} {width}") == 2 * len(group)  # max_failures = 1: two attempts
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +86,19 @@ def worker_search(tmp_path_factory):
     config = write_config(folder, train={"example": str(folder / "crashy.py"), "r1": "8",
                                          "r2": "1", "seed": "1"})
     assert main(["--config", str(config)]) == 0
-    return pd.read_csv(folder / "results" / "run" / "trials.csv")
+    return pd.read_csv(folder / "results" / "run" / "trials.csv"), (folder / "deaths.log").read_text().split("\n")
 
 
-def test_a_trial_that_kills_its_worker_is_failed_and_the_search_goes_on(worker_search):
+def test_a_trial_that_kills_its_worker_is_retried_then_failed_and_the_search_goes_on(worker_search):
+    worker_search, deaths = worker_search
     assert sorted(worker_search["index"]) == list(range(10))
     crashed = worker_search[worker_search["width"] >= 7]
     assert len(crashed) >= 1
     assert (crashed["status"] == "failed").all()
-    assert (crashed["reason"] == "worker: the trial's process died (exit code 1)").all()
+    assert (crashed["reason"] == "worker: the trial's process died 2 times (exit code 1); "
+                                 "not run again ([RAY] max_failures = 1)").all()
+    for (depth, width), group in crashed.groupby(["depth", "width"]):
+        assert deaths.count(f"{depth} {width}") == 2 * len(group)  # max_failures = 1: two attempts
     # trials after a crash ran in a new worker
     after = worker_search[worker_search["index"] > crashed["index"].min()]
     assert (after["status"] == "completed").any()

@@ -1,8 +1,10 @@
-"""Kill a running search with SIGKILL, resume it, and lose nothing."""
+"""Kill a running search with SIGKILL, resume it, and lose nothing; a damaged trials.csv is
+repaired from experiment.json or refused, never a reason to delete a model."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,3 +114,264 @@ def test_a_search_killed_in_its_morph_rounds_resumes_them(tmp_path):
     experiment = load_client(results / "experiment.json")._experiment
     assert all(experiment.trials[i].run_metadata["parent"] == parent for i, parent in zip(morph["index"], morph["parent"]))
     assert "state: finished" in (results / "time.txt").read_text()
+
+
+def test_a_search_killed_in_its_first_trial_resumes(tmp_path):
+    config = write_config(tmp_path, train={"r1": "2", "r2": "0", "epochs1": "3"})
+    results = tmp_path / "results" / "run"
+    process = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--config", str(config)],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (results / "experiment.json").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (results / "trials.csv").exists(), "the kill came too late: the first trial was recorded"
+    assert main(["--config", str(config), "--resume"]) == 0
+    after = pd.read_csv(results / "trials.csv")
+    assert sorted(after["index"]) == [0, 1] and set(after["status"]) == {"completed"}
+    assert "state: finished" in (results / "time.txt").read_text()
+
+
+def test_a_damaged_experiment_json_is_one_line_on_resume(tmp_path, capsys):
+    config = write_config(tmp_path, train={"r1": "1", "r2": "0"})
+    assert main(["--config", str(config)]) == 0
+    snapshot = tmp_path / "results" / "run" / "experiment.json"
+    snapshot.write_text(snapshot.read_text()[: len(snapshot.read_text()) // 2])
+    capsys.readouterr()
+    assert main(["--config", str(config), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{snapshot}: damaged, not an Ax experiment snapshot" in err
+
+
+def non_dominated(table: pd.DataFrame, objectives: list[str]) -> set[str]:
+    """Arms no other completed arm is at least as good as in every objective and better in one."""
+    done = table[table["status"] == "completed"]
+    values = {arm: done.loc[done["arm"] == arm, objectives].to_numpy(dtype=float)[0] for arm in done["arm"]}
+    return {a for a, va in values.items()
+            if not any((vb <= va).all() and (vb < va).any() for b, vb in values.items() if b != a)}
+
+
+def test_resume_rewrites_the_files_a_kill_left_stale(tmp_path):
+    config = write_config(tmp_path, train={"r1": "3", "r2": "0"})
+    assert main(["--config", str(config)]) == 0
+    results = tmp_path / "results" / "run"
+    # as if killed after trials.csv and before pareto.csv, pareto.png, report.html of the last trial
+    (results / "pareto.csv").write_text("index,arm\n")
+    (results / "report.html").write_text("stale")
+    (results / "pareto.png").write_bytes(b"stale")
+    assert main(["--config", str(config), "--resume"]) == 0
+    trials = pd.read_csv(results / "trials.csv")
+    front = non_dominated(trials, ["error", "model_size", "working_memory"])
+    assert front and set(pd.read_csv(results / "pareto.csv")["arm"]) == front
+    assert (results / "report.html").read_text() != "stale"
+    assert (results / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+KILLER_EXAMPLE = '''
+import os
+import signal
+from pathlib import Path
+from sparsemod.data import load_digits
+from sparsemod.space import Int
+
+SPACE = [Int("width", 2, 8)]
+
+def build(params, input_shape, num_classes):
+    with open(Path(__file__).with_name("starts.log"), "a") as log:
+        log.write("start\\n")
+    os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+
+def load_data(dataset, data_dir, seed):
+    return load_digits(seed)
+'''
+
+
+def test_a_trial_that_kills_its_process_is_failed_after_max_failures(tmp_path):
+    """The trial runs in a worker process: its death is the worker's, not the search's."""
+    (tmp_path / "killer.py").write_text(KILLER_EXAMPLE)
+    config = write_config(tmp_path, train={"example": str(tmp_path / "killer.py"), "r1": "1", "r2": "0"})
+    command = [sys.executable, str(REPO / "main.py"), "--config", str(config)]
+    run = subprocess.run(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert run.returncode == 0
+    assert (tmp_path / "starts.log").read_text().split() == ["start", "start"]  # max_failures = 1
+    trials = pd.read_csv(tmp_path / "results" / "run" / "trials.csv")
+    assert list(trials["status"]) == ["failed"]
+    assert trials["reason"][0] == ("worker: the trial's process died 2 times (killed by SIGKILL); "
+                                   "not run again ([RAY] max_failures = 1)")
+    assert load_client(tmp_path / "results" / "run" / "experiment.json")._experiment.trials[0].status.is_failed
+    # a resume runs it never again
+    run = subprocess.run(command + ["--resume"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert run.returncode == 0
+    assert (tmp_path / "starts.log").read_text().split() == ["start", "start"]
+
+
+COLUMNS = ["index", "arm", "phase", "blocks", "filters", "status", "error", "model_size", "working_memory"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("finished")
+    config = write_config(folder, train={"r1": "6", "r2": "0"})
+    assert main(["--config", str(config)]) == 0
+    return folder / "results" / "run"
+
+
+@pytest.fixture
+def copy(finished, tmp_path):
+    """A copy of the finished search, its config, and what it held before any damage."""
+    shutil.copytree(finished, tmp_path / "results" / "run")
+    results = tmp_path / "results" / "run"
+    before = pd.read_csv(results / "trials.csv")
+    models = sorted(p.name for p in (results / "models").iterdir())
+    return write_config(tmp_path, train={"r1": "6", "r2": "0"}), results, before, models
+
+
+def cut(path, fraction: float) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+
+
+@pytest.mark.parametrize("where", ["half of the last line", "55 %", "inside the header"])
+def test_a_cut_trials_csv_is_repaired_and_no_model_is_deleted(copy, where, capsys):
+    config, results, before, models = copy
+    path = results / "trials.csv"
+    lines = path.read_bytes().splitlines(keepends=True)
+    if where == "half of the last line":
+        path.write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    elif where == "55 %":
+        cut(path, 0.55)
+    else:
+        path.write_bytes(lines[0][:20])
+    survivors = pd.read_csv(path)["status"].isin(["completed", "failed"]).sum() if where != "inside the header" else 0
+    assert main(["--config", str(config), "--resume"]) == 0
+    assert "re-told from experiment.json" in capsys.readouterr().err
+    after = pd.read_csv(path)
+    assert len(after) == len(before) == 6 and survivors < 6
+    pd.testing.assert_frame_equal(after[COLUMNS], before[COLUMNS], rtol=1e-8)  # Ax keeps 10 decimals
+    assert sorted(p.name for p in (results / "models").iterdir()) == models
+    assert set(pd.read_csv(results / "pareto.csv")["arm"]) == set(models)
+    kept = after.set_index("arm").loc[models]  # extras of Pareto arms come back from their models
+    pd.testing.assert_series_equal(kept["test_accuracy"], before.set_index("arm").loc[models, "test_accuracy"])
+
+
+def test_a_row_with_a_wrong_metric_is_re_told_from_ax(copy, capsys):
+    config, results, before, models = copy
+    table = before.copy()
+    table.loc[0, "error"] = 0.999
+    table.to_csv(results / "trials.csv", index=False)
+    assert main(["--config", str(config), "--resume"]) == 0
+    assert "(trials 0)" in capsys.readouterr().err
+    assert pd.read_csv(results / "trials.csv")["error"][0] == before["error"][0]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda t: t.assign(index=t["index"] + 100), "row of trial 100, which experiment.json never ran (6 trials)"),
+    (lambda t: t.assign(filters=t["filters"] + 1), "trial 0 has other parameters than in experiment.json"),
+    (lambda t: t.drop(columns=["error"]), "columns differ from this search's (missing: error; unexpected: none)"),
+])
+def test_a_table_ax_cannot_vouch_for_is_refused_and_nothing_deleted(copy, damage, message, capsys):
+    config, results, before, models = copy
+    damaged = damage(before)
+    damaged.to_csv(results / "trials.csv", index=False)
+    assert main(["--config", str(config), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{results / 'trials.csv'}: {message}" in err
+    pd.testing.assert_frame_equal(pd.read_csv(results / "trials.csv"), damaged)
+    assert sorted(p.name for p in (results / "models").iterdir()) == models
+
+
+def test_a_resumed_client_draws_what_the_search_would_have_drawn(tmp_path):
+    from sparsemod.config import load_config
+    from sparsemod.problem import load_problem
+    from sparsemod.search import make_client
+    from sparsemod.snapshot import save_client
+
+    settings = load_config(write_config(tmp_path, train={"r1": "3", "seed": "5"})).search
+    client = make_client(settings, load_problem("cnn"))
+    for index, params in client.get_next_trials(max_trials=3).items():  # Sobol, then made-up metrics
+        client.complete_trial(index, raw_data={"error": 0.1 * (index + 1), "model_size": 1000.0 / (index + 1),
+                                               "working_memory": 64.0 * (index + 1), "latency": 1e-4})
+    save_client(client, tmp_path / "experiment.json")
+    first, second = (load_client(tmp_path / "experiment.json", settings.seed).get_next_trials(max_trials=1)
+                     for _ in range(2))
+    assert first == second  # the GP's random restarts are seeded: two resumes agree
+
+
+@pytest.mark.parametrize("section, key, value, fragment", [
+    ("TRAIN", "objectives", "2", "[TRAIN] objectives: was '3' when the search started, now '2'"),
+    ("TRAIN", "seed", "1", "[TRAIN] seed: was '0' when the search started, now '1'"),
+    ("TRAIN", "r1", "4", "[TRAIN] r1: was '2' when the search started, now '4'"),
+    ("TRAIN", "constraints", "model_size <= 2000", "[TRAIN] constraints: was '' when"),
+    ("TRAIN", "example", "SPACE", "[TRAIN] example: the search space changed"),
+    ("MORPHNET", "threshold", "0.5", "[MORPHNET] threshold: was '0.01' when the search started"),
+])
+def test_resume_refuses_a_config_that_would_change_the_trials_meaning(tmp_path, capsys, section, key, value, fragment):
+    base = {"r1": "2", "r2": "0"}
+    assert main(["--config", str(write_config(tmp_path, train=base))]) == 0
+    if key == "example":  # the same example with one bound moved
+        mine = tmp_path / "mine.py"
+        mine.write_text((REPO / "examples" / "cnn.py").read_text().replace('Int("blocks", 1, 3)', 'Int("blocks", 1, 2)'))
+        value = str(mine)
+    config = write_config(tmp_path, train={**base, key: value} if section == "TRAIN" else base)
+    if section != "TRAIN":
+        config.write_text(config.read_text() + f"[{section}]\n{key} = {value}\n")
+    capsys.readouterr()
+    assert main(["--config", str(config), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err
+
+
+def test_resume_accepts_more_rounds(tmp_path):
+    config = write_config(tmp_path, train={"r1": "2", "r2": "0"})
+    assert main(["--config", str(config)]) == 0
+    config = write_config(tmp_path, train={"r1": "2", "r2": "1", "batch_size": "1"})
+    assert main(["--config", str(config), "--resume"]) == 0
+    assert list(pd.read_csv(tmp_path / "results" / "run" / "trials.csv")["phase"]) == ["sobol", "sobol", "gp"]
+
+
+SLOW_FAILURE = '''
+import time
+from pathlib import Path
+from sparsemod.data import load_digits
+from sparsemod.space import Float
+
+SPACE = [Float("x", 0.0, 1.0)]
+
+def build(params, input_shape, num_classes):
+    with open(Path(__file__).with_name("builds.log"), "a") as log:
+        log.write(repr(params["x"]) + "\\n")
+    time.sleep(1.0)
+    raise ValueError("never buildable")
+
+def load_data(dataset, data_dir, seed):
+    return load_digits(seed)
+'''
+
+
+def test_resume_does_not_rerun_trials_recorded_as_failed(tmp_path):
+    (tmp_path / "slow.py").write_text(SLOW_FAILURE)
+    config = write_config(tmp_path, train={"example": str(tmp_path / "slow.py"), "r1": "4", "r2": "0"})
+    results = tmp_path / "results" / "run"
+    before = kill_after(config, results, 2, 4)
+    assert (before["status"] == "failed").all()
+    assert main(["--config", str(config), "--resume"]) == 0
+    builds = [float(x) for x in (tmp_path / "builds.log").read_text().split()]
+    for x in before["x"]:
+        assert sum(abs(b - x) < 1e-12 for b in builds) == 1  # built once, before the kill
+    assert sorted(pd.read_csv(results / "trials.csv")["index"]) == [0, 1, 2, 3]
+
+
+def test_a_lost_failed_row_is_re_told_with_its_reason(tmp_path, capsys):
+    from test_search import FAILING_EXAMPLE
+
+    (tmp_path / "failing.py").write_text(FAILING_EXAMPLE)
+    config = write_config(tmp_path, train={"example": str(tmp_path / "failing.py"), "r1": "2", "r2": "0"})
+    assert main(["--config", str(config)]) == 0
+    path = tmp_path / "results" / "run" / "trials.csv"
+    before = pd.read_csv(path)
+    path.write_text(path.read_text().splitlines()[0] + "\n")  # every row lost
+    assert main(["--config", str(config), "--resume"]) == 0
+    after = pd.read_csv(path)
+    assert list(after["status"]) == ["failed", "failed"]
+    assert list(after["reason"]) == list(before["reason"])  # Ax kept each reason's first line

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import write_config
 from sparsemod.cli import main
 from sparsemod.problem import load_problem
 from sparsemod.snapshot import load_client
@@ -42,8 +43,6 @@ def dominated(a: np.ndarray, b: np.ndarray) -> bool:
 
 @pytest.fixture(scope="module")
 def finished_search(tmp_path_factory):
-    from conftest import write_config
-
     folder = tmp_path_factory.mktemp("search")
     (folder / "layers.py").write_text(EXAMPLE)
     config = write_config(folder, train={"example": str(folder / "layers.py"), "seed": "3"})
@@ -135,3 +134,32 @@ def test_same_seed_same_sobol_points_and_metrics(tmp_path):
         tables.append(pd.read_csv(tmp_path / "results" / run / "trials.csv"))
     columns = ["blocks", "filters", "lr", "error", "model_size", "working_memory", "latency"]
     pd.testing.assert_frame_equal(tables[0][columns], tables[1][columns])
+
+
+FAILING_EXAMPLE = '''
+from torch import nn
+from sparsemod.data import load_digits
+from sparsemod.space import Int
+
+SPACE = [Int("width", 2, 8)]
+
+def build(params, input_shape, num_classes):
+    raise ValueError(f"width {params['width']} is never buildable")
+
+def load_data(dataset, data_dir, seed):
+    return load_digits(seed)
+'''
+
+
+def test_every_sobol_trial_failing_stops_with_one_line_also_on_resume(tmp_path, capsys):
+    (tmp_path / "failing.py").write_text(FAILING_EXAMPLE)
+    config = write_config(tmp_path, train={"example": str(tmp_path / "failing.py"), "r1": "2", "r2": "1"})
+    for argv in (["--config", str(config)], ["--config", str(config), "--resume"]):
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        assert "every one of the 2 Sobol trials failed" in err and "build: ValueError: width" in err
+        results = tmp_path / "results" / "run"
+        assert "state: stopped: every one of the 2 Sobol trials failed" in (results / "time.txt").read_text()
+        assert len(pd.read_csv(results / "trials.csv")) == 2 and not (results / ".lock").exists()

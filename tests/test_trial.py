@@ -1,13 +1,16 @@
+import itertools
 from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from sparsemod.costs import Device, model_size, working_memory
-from sparsemod.data import load_digits
+from sparsemod.data import DataBundle, load_digits
 from sparsemod.problem import Problem, load_problem
 from sparsemod.quantize import quantize
-from sparsemod.trial import TrialConfig, TrialJob, run_trial
+from sparsemod.train import loader
+from sparsemod.trial import TrialConfig, TrialJob, run_trial, trial_seed
 
 PARAMS = dict(blocks=2, layers=1, filters=8, growth=1.5, kernel=3, conv_type="separable",
               downsample="max", fc_layers=1, fc_width=16, dropout=0.1, lr=0.01, batch_size=32)
@@ -63,6 +66,50 @@ def test_diverging_training_is_a_failed_trial(digits):
     result = run_trial(TrialJob(2, "2_0", "gp", dict(PARAMS, lr=1e12), 1, 0), load_problem("cnn"),
                        digits, trial_config("post"))
     assert result.status == "failed" and result.reason.startswith("train:")
+
+
+def hand_accuracy(model: torch.nn.Module, part) -> float:
+    """Correct predictions / examples, one example at a time."""
+    inputs, labels = part.tensors
+    with torch.no_grad():
+        predictions = [int(model(x[None]).argmax()) for x in inputs]
+    return sum(p == int(y) for p, y in zip(predictions, labels)) / len(labels)
+
+
+def test_error_is_one_minus_validation_accuracy_of_the_deployed_model(digits):
+    # a test split whose labels are all wrong: an error measured on it would be near 1
+    shifted = TensorDataset(digits.test.tensors[0], (digits.test.tensors[1] + 1) % 10)
+    data = DataBundle(digits.train, digits.val, shifted, digits.input_shape, digits.num_classes)
+    job = TrialJob(0, "0_0", "sobol", PARAMS, 2, 7)
+    result = run_trial(job, load_problem("cnn"), data, trial_config("post"))
+    assert result.status == "completed", result.reason
+    model = load_problem("cnn").build(PARAMS, (1, 8, 8), 10)
+    model.load_state_dict(result.state_dict)
+    model.eval()
+    calibration = [x for x, _ in itertools.islice(
+        loader(digits.train, PARAMS["batch_size"], shuffle=True, seed=job.seed), 4)]
+    deployed = quantize(model, "post", calibration, torch.zeros(1, 1, 8, 8))
+    expected = 1 - hand_accuracy(deployed, digits.val)
+    assert result.metrics["error"] == pytest.approx(expected, abs=1e-12)
+    # the alternatives it must not be (distinct here, so the check above tells them apart)
+    float_error = 1 - hand_accuracy(model, digits.val)
+    test_error = 1 - hand_accuracy(deployed, shifted)
+    assert len({round(expected, 9), round(float_error, 9), round(test_error, 9)}) == 3
+    assert result.extras["float_error"] == pytest.approx(float_error, abs=1e-12)
+    assert result.extras["test_accuracy"] == pytest.approx(1 - test_error, abs=1e-12)
+
+
+def test_trials_get_distinct_seeds_and_a_seed_reproduces_a_trial(digits):
+    seeds = {trial_seed(0, index) for index in range(100)} | {trial_seed(1, index) for index in range(100)}
+    assert len(seeds) == 200
+    assert trial_seed(3, 5) == trial_seed(3, 5)
+    job = TrialJob(4, "4_0", "sobol", PARAMS, 1, trial_seed(0, 4))
+    first, again = (run_trial(job, load_problem("cnn"), digits, trial_config("post")) for _ in range(2))
+    other = run_trial(TrialJob(4, "4_0", "sobol", PARAMS, 1, trial_seed(0, 5)), load_problem("cnn"),
+                      digits, trial_config("post"))
+    assert first.metrics == again.metrics and first.extras["float_error"] == again.extras["float_error"]
+    assert all(torch.equal(first.state_dict[k], again.state_dict[k]) for k in first.state_dict)
+    assert not all(torch.equal(first.state_dict[k], other.state_dict[k]) for k in first.state_dict)
 
 
 class BranchesOnValues(torch.nn.Module):

@@ -33,6 +33,17 @@ def test_device_presets_follow_morphnet_table():
     assert DEVICES["P4"].flops == 5500e9 and DEVICES["P4"].bandwidth == 192e9
 
 
+def test_a_layers_traffic_includes_its_weights():
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1)).eval()
+    example = torch.zeros(1, 2, 8, 8)
+    traffic = layer_traffic(model, trace_activations(model, example))
+    activations = (2 * 8 * 8 + 4 * 8 * 8) * 4  # float32 input read + output written
+    weights = (4 * 2 * 3 * 3 + 4) * 4  # kernel and bias, float32
+    assert traffic == {"0": activations + weights}
+    # memory-bound on a device with plenty of compute: latency = bytes / bandwidth
+    assert latency({"0": 1}, Device(flops=1e30, bandwidth=1000.0), traffic) == pytest.approx(1840 / 1000)
+
+
 class ResidualPool(nn.Module):
     """conv 1->4 (3x3) on 1x8x8; a 1x1 conv branch added back; max pool; linear 64 -> 10."""
 

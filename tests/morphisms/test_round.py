@@ -26,6 +26,26 @@ def test_morph_rounds_attach_children_of_pareto_parents(tmp_path):
         metadata = experiment.trials[row["index"]].run_metadata
         assert metadata["phase"] == "morph" and metadata["parent"] == row["parent"]
         assert experiment.trials[row["index"]].status.is_completed or row["status"] == "failed"
+        assert "unscored" not in metadata
+    # every child was picked by the acquisition function, none in draw order
+    assert "morph scoring: 4 of 4 children ranked by the acquisition function\n" in (results / "time.txt").read_text()
+
+
+def test_children_taken_in_draw_order_are_recorded(tmp_path, monkeypatch, capsys):
+    def unscorable(client, candidates):
+        raise RuntimeError("no model to score with")
+
+    monkeypatch.setattr("sparsemod.search.score", unscorable)
+    config = write_config(tmp_path, train={"r1": "2", "r2": "0", "r3": "1", "batch_size": "1",
+                                           "morphisms": "true"})
+    assert main(["--config", str(config)]) == 0
+    assert "warning: morph candidates not scored (RuntimeError: no model to score with)" in capsys.readouterr().out
+    results = tmp_path / "results" / "run"
+    assert ("morph scoring: 0 of 1 children ranked by the acquisition function; 1 in draw order "
+            "(RuntimeError: no model to score with)") in (results / "time.txt").read_text()
+    morph = [t for t in load_client(results / "experiment.json")._experiment.trials.values()
+             if t.run_metadata["phase"] == "morph"]
+    assert [t.run_metadata["unscored"] for t in morph] == ["RuntimeError: no model to score with"]
 
 
 def test_examples_without_morphisms_skip_the_rounds_with_a_warning(tmp_path, capsys):
