@@ -15,6 +15,7 @@ from typing import Any
 
 from ax.api.client import Client
 
+import sparsemod.generation  # noqa: F401  (registers CappedFitGP, which the snapshot names)
 from sparsemod.results import atomic_write_text
 
 _REDUNDANT_IN_GENERATOR_RUN = ("search_space", "optimization_config")

@@ -76,3 +76,19 @@ def test_options_survive_experiment_json(generated, tmp_path):
     model_config = loaded.generator_kwargs["surrogate_spec"].model_configs[0]
     assert model_config.botorch_model_class is generation.CappedFitGP
     assert loaded.generator_gen_kwargs == original.generator_gen_kwargs
+
+
+def test_experiment_json_loads_in_a_fresh_process_through_load_client(generated, tmp_path):
+    """The snapshot names CappedFitGP: a process that only imports the snapshot module (as
+    ``python -m sparsemod.report`` does) must still decode it."""
+    import subprocess
+    import sys
+
+    client = generated[0]
+    save_client(client, tmp_path / "experiment.json")
+    code = ("import sys; from sparsemod.snapshot import load_client; "
+            "print(len(load_client(sys.argv[1])._experiment.trials))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "experiment.json")], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == str(len(client._experiment.trials))
