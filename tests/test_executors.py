@@ -39,17 +39,22 @@ def load_data(dataset, data_dir, seed):
 '''
 
 
-@pytest.fixture(scope="module")
-def ray_search(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ray")
+def crashy_search(folder, ray: str = ""):
+    """The example's search (on Ray when ``ray`` holds a [RAY] section): trials.csv and the
+    deaths logged, one line per attempt that died."""
     (folder / "crashy.py").write_text(EXAMPLE)
     config = write_config(folder, train={"example": str(folder / "crashy.py"), "r1": "8",
                                          "r2": "1", "seed": "1"})
-    config.write_text(config.read_text() + "[RAY]\naddress = local\nmax_concurrent = 2\n"
-                      "cpus_per_trial = 1\nmax_failures = 1\n")
+    config.write_text(config.read_text() + ray)
     assert main(["--config", str(config)]) == 0
     deaths = (folder / "deaths.log").read_text().split("\n") if (folder / "deaths.log").exists() else []
     return pd.read_csv(folder / "results" / "run" / "trials.csv"), deaths
+
+
+@pytest.fixture(scope="module")
+def ray_search(tmp_path_factory):
+    return crashy_search(tmp_path_factory.mktemp("ray"), "[RAY]\naddress = local\nmax_concurrent = 2\n"
+                                                         "cpus_per_trial = 1\nmax_failures = 1\n")
 
 
 def test_ray_runs_every_planned_trial(ray_search):
@@ -81,12 +86,7 @@ def test_a_dead_worker_is_retried_then_failed_and_the_search_goes_on(ray_search)
 @pytest.fixture(scope="module")
 def worker_search(tmp_path_factory):
     """The same example without Ray: trials run in sparsemod's own worker process."""
-    folder = tmp_path_factory.mktemp("worker")
-    (folder / "crashy.py").write_text(EXAMPLE)
-    config = write_config(folder, train={"example": str(folder / "crashy.py"), "r1": "8",
-                                         "r2": "1", "seed": "1"})
-    assert main(["--config", str(config)]) == 0
-    return pd.read_csv(folder / "results" / "run" / "trials.csv"), (folder / "deaths.log").read_text().split("\n")
+    return crashy_search(tmp_path_factory.mktemp("worker"))
 
 
 def test_a_trial_that_kills_its_worker_is_retried_then_failed_and_the_search_goes_on(worker_search):
