@@ -1,0 +1,117 @@
+"""Multi-objective early stopping: MO-ASHA (Schmucker et al., "Multi-objective Asynchronous
+Successive Halving", 2021), the multi-objective form of ASHA's stopping rule (Li et al.,
+"A System for Massively Parallel Hyperparameter Tuning", MLSys 2020).
+
+Rungs lie at geometric epochs r_k = g · η^k (g = ``grace_epochs``, η = ``reduction_factor``,
+k = 0, 1, ...), those below a trial's own epoch budget (its last epoch needs no decision).
+When a trial reports at a rung, its vector (error at that epoch, the active costs) joins the
+rung's records, and the trial goes on only if it ranks among the best ⌈n/η⌉ of the n
+vectors recorded there so far (itself included, so the first trial at a rung always goes on;
+ASHA's asynchronous rule, which never waits for a rung to fill).
+
+Rank (NSGA-II, Deb et al. 2002, as in MO-ASHA): non-dominated sorting first (front 0 is the
+Pareto set of the rung, front 1 that of the rest, ...); within a front, the larger crowding
+distance first (Σ over objectives of the gap between a point's two neighbours, divided by
+the front's range; the extremes of every objective get ∞), then the earlier report.
+
+Trials are judged in ``brackets``: only against trials of the same bracket (sparsemod puts
+morph children, which start from their parent's weights, in their own), each trial at the
+rungs of its own epoch budget.  The rule holds no process, thread or Ax state: the search
+calls :meth:`MOASHA.on_report` for its worker's reports, and a Ray Tune scheduler can call
+the same object.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sparsemod.pareto import pareto_mask
+
+RULES = ("none", "moasha")
+
+
+@dataclass(frozen=True)
+class Report:
+    """A trial's state after ``epoch`` epochs of its ``max_epochs``: float validation error
+    and the costs of its current structure (every metric minimised)."""
+
+    trial: int
+    epoch: int
+    max_epochs: int
+    metrics: dict[str, float]
+    bracket: str = "scratch"
+
+
+def crowding_distance(values: np.ndarray) -> np.ndarray:
+    """NSGA-II's crowding distance of each row of ``values`` (n x m, one front)."""
+    count = len(values)
+    distance = np.zeros(count)
+    if count <= 2:
+        return np.full(count, math.inf)
+    for column in values.T:
+        order = np.argsort(column, kind="stable")
+        span = column[order[-1]] - column[order[0]]
+        distance[order[0]] = distance[order[-1]] = math.inf
+        if span > 0:
+            distance[order[1:-1]] += (column[order[2:]] - column[order[:-2]]) / span
+    return distance
+
+
+def promotion_order(values: np.ndarray) -> list[int]:
+    """Row indices of ``values`` (n x m, minimised), best first: by non-dominated front,
+    then larger crowding distance, then smaller index."""
+    values = np.asarray(values, dtype=float)
+    remaining = np.arange(len(values))
+    order: list[int] = []
+    while len(remaining):
+        front = remaining[pareto_mask(values[remaining])]
+        if not len(front):  # NaN rows (no error measured) rank last
+            front = remaining
+        distance = crowding_distance(values[front])
+        order += [int(front[i]) for i in sorted(range(len(front)), key=lambda i: (-distance[i], front[i]))]
+        remaining = np.setdiff1d(remaining, front)
+    return order
+
+
+class MOASHA:
+    """The stopping rule: ``on_report`` says whether a trial goes on after an epoch."""
+
+    name = "moasha"
+
+    def __init__(self, grace_epochs: int, reduction_factor: int, objectives: tuple[str, ...]):
+        if grace_epochs < 1 or reduction_factor < 2:
+            raise ValueError("grace_epochs must be >= 1 and reduction_factor >= 2")
+        self.grace_epochs, self.reduction_factor = grace_epochs, reduction_factor
+        self.objectives = tuple(objectives)
+        # bracket -> rung epoch -> trial -> objective vector, in the order first recorded
+        self.records: dict[str, dict[int, dict[int, tuple[float, ...]]]] = {}
+
+    def rungs(self, max_epochs: int) -> list[int]:
+        """The rung epochs of a trial trained ``max_epochs`` epochs."""
+        rungs, epoch = [], self.grace_epochs
+        while epoch < max_epochs:
+            rungs.append(epoch)
+            epoch *= self.reduction_factor
+        return rungs
+
+    def record(self, report: Report) -> bool:
+        """Add ``report`` to its rung (a trial reporting again replaces its vector, so a
+        re-run trial is not counted twice); False when ``report.epoch`` is no rung."""
+        if report.epoch not in self.rungs(report.max_epochs):
+            return False
+        rung = self.records.setdefault(report.bracket, {}).setdefault(report.epoch, {})
+        rung[report.trial] = tuple(float(report.metrics[name]) for name in self.objectives)
+        return True
+
+    def on_report(self, report: Report) -> bool:
+        """True: train on; False: stop the trial now (it ranks below the rung's top ⌈n/η⌉)."""
+        if not self.record(report):
+            return True
+        rung = self.records[report.bracket][report.epoch]
+        trials = list(rung)
+        keep = math.ceil(len(trials) / self.reduction_factor)
+        best = promotion_order(np.array([rung[t] for t in trials]))[:keep]
+        return trials.index(report.trial) in best
