@@ -1,5 +1,7 @@
 """Where trials run.  An executor takes jobs with ``submit`` and hands back finished
-results, one per ``wait``, in the order they finish."""
+results, one per ``wait``, in the order they finish.  While it waits, a trial's epoch
+reports (``job.report``) go to ``judge``, which the search passes in: the stopping rule runs
+in the search's process, which knows every trial's reports."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from sparsemod.config import RaySettings
 from sparsemod.data import DataBundle
 from sparsemod.problem import Problem, load_problem
+from sparsemod.stopping import Report
 from sparsemod.trial import TrialConfig, TrialJob, TrialResult, run_trial
 
 
@@ -25,7 +28,7 @@ class Executor(Protocol):
 
     def submit(self, job: TrialJob) -> None: ...
 
-    def wait(self) -> TrialResult: ...
+    def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult: ...
 
     @property
     def pending(self) -> int: ...
@@ -50,11 +53,20 @@ class ProblemSource:
 
 
 def _serve_trials(connection: Connection, source: ProblemSource, trial_config: TrialConfig) -> None:
-    """The worker process: run each job received, send back its result; ``None`` ends it."""
+    """The worker process: run each job received, send back its result; ``None`` ends it.
+
+    Pipe protocol, per job: search → ``TrialJob``; then, for a job with ``report``, after
+    each epoch worker → ``Report`` and search → ``bool`` (train on?); last, worker →
+    ``TrialResult``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
     problem, data = source.load()
+
+    def ask(report: Report) -> bool:
+        connection.send(report)
+        return bool(connection.recv())
+
     while (job := connection.recv()) is not None:
-        connection.send(run_trial(job, problem, data, trial_config))
+        connection.send(run_trial(job, problem, data, trial_config, ask))
 
 
 class WorkerExecutor:
@@ -88,14 +100,16 @@ class WorkerExecutor:
     def submit(self, job: TrialJob) -> None:
         self.queue.append(job)
 
-    def wait(self) -> TrialResult:
+    def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult:
         job = self.queue.popleft()
         if self.process is None or not self.process.is_alive():
             self._start()
         start = time.perf_counter()
         try:
             self.connection.send(job)
-            return self.connection.recv()
+            while isinstance(message := self.connection.recv(), Report):
+                self.connection.send(judge(message) if judge is not None else True)
+            return message
         except (EOFError, OSError):  # the worker died during the trial
             self.process.join(timeout=10)
             code = self.process.exitcode
@@ -172,7 +186,9 @@ class RayExecutor:
             ref = self.task.remote(job, self.example, self.source, self.data, self.trial_config)
             self.running[ref] = job
 
-    def wait(self) -> TrialResult:
+    def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult:
+        """``judge`` is never called: Ray trials send no epoch reports (the config refuses
+        early stopping with Ray)."""
         ready, _ = self.ray.wait(list(self.running), num_returns=1)
         job = self.running.pop(ready[0])
         try:

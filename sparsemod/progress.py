@@ -11,13 +11,14 @@ UNITS = {"error": (100, "%"), "model_size": (1 / 1024, "KB"),
 
 
 def describe(result: TrialResult) -> str:
-    if result.status != "completed":
+    if result.status == "failed":
         return f"FAILED ({result.reason.splitlines()[0] if result.reason else 'no reason'})"
     parts = []
     for name, value in result.metrics.items():
         scale, unit = UNITS[name]
         parts.append(f"{name}={value * scale:.4g}{unit}")
-    return " ".join(parts)
+    stopped = f"STOPPED after epoch {result.epochs_trained}/{result.job.epochs}: " if result.status == "stopped" else ""
+    return stopped + " ".join(parts)
 
 
 class Progress:

@@ -9,6 +9,13 @@
 
 Each finished trial is told to Ax (completed with its four metrics, or failed with its
 reason) and recorded in the results folder before the next one is asked for.
+
+With ``early_stopping``, every trial reports after each epoch and the stopping rule
+(:mod:`sparsemod.stopping`) may stop it; a stopped trial is measured at that epoch, its
+metrics are attached to Ax without a progression (so the GP fits them like a completed
+trial's: Ax fits the non-progression data of ``EARLY_STOPPED`` trials) and it is marked
+early-stopped.  Each trial's reports are kept in its Ax run metadata, so a resumed search
+rebuilds the rule's rungs.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from sparsemod.report import write_report
 from sparsemod.results import ResultsFolder
 from sparsemod.snapshot import save_client
 from sparsemod.space import Float, to_ax
+from sparsemod.stopping import MOASHA, Report
 from sparsemod.trial import Inheritance, TrialJob, TrialResult, trial_seed
 
 
@@ -97,6 +105,13 @@ class Search:
         self.stop_reason: str | None = None
         self.prefetch = Prefetch()
         self.held: list[TrialJob] = []  # generated in the background for the next phase
+        self.stopping = (MOASHA(settings.grace_epochs, settings.reduction_factor, settings.objective_names)
+                         if settings.early_stopping == "moasha" else None)
+        self.reports: dict[int, list[Report]] = {}  # of the trial running now, until told to Ax
+        if self.stopping is not None:
+            for index, trial in sorted(trials_of(client).items()):
+                for saved in trial.run_metadata.get("reports", []):
+                    self.stopping.record(Report(index, **saved))
 
     def run(self) -> None:
         plan = [phase for phase in phases(self.settings, bool(self.problem.morphisms)) if phase.trials > 0]
@@ -139,12 +154,17 @@ class Search:
             if not self.executor.pending:
                 break  # stopped early, nothing running
             self._start_prefetch(phase if self._asked(phase) < phase.trials else upcoming)
-            result = self.executor.wait()
+            result = self.executor.wait(self._judge)
             self._join_prefetch(progress)
             self._finish(result, progress)
             self.phase_seconds[phase.name] = time.perf_counter() - phase_start
             self._write_times("running")
         self._abandon(self._held(phase))  # generated for this phase, which stopped early
+
+    def _judge(self, report: Report) -> bool:
+        """A running trial's epoch report: keep it, and ask the stopping rule."""
+        self.reports.setdefault(report.trial, []).append(report)
+        return self.stopping.on_report(report) if self.stopping is not None else True
 
     def hypervolume_after(self, trials: int) -> float:
         """Hypervolume of the feasible completed trials among the first ``trials``, every
@@ -312,7 +332,8 @@ class Search:
                 tuple(metadata.get("operators", ())))
         # Ax names the single arm of trial i "i_0"
         return TrialJob(index, f"{index}_0", phase.name, dict(params), phase.epochs,
-                        trial_seed(self.settings.seed, index), inheritance)
+                        trial_seed(self.settings.seed, index), inheritance,
+                        report=self.stopping is not None)
 
     def _parents_in_use(self) -> frozenset[str]:
         """Parents of morph children still running: their models stay (off the front or not)
@@ -334,10 +355,8 @@ class Search:
                 continue
             if index in recorded:
                 row = recorded[index]
-                if row["status"] == "completed":
-                    self.client.complete_trial(index, raw_data={m: float(row[m]) for m in OBJECTIVES})
-                else:
-                    self.client.mark_trial_failed(index, failed_reason=str(row["reason"]).splitlines()[0])
+                self._tell_status(index, row["status"], {m: float(row[m]) for m in OBJECTIVES},
+                                  str(row["reason"]))
             else:
                 rerun.append(self._job(index, by_name[self._phase_of(index)], trial.arm.parameters))
         if recorded or rerun:
@@ -354,11 +373,21 @@ class Search:
         progress.trial_finished(result, on_front)
 
     def _tell(self, result: TrialResult) -> None:
-        if result.status == "completed":
-            self.client.complete_trial(result.job.index,
-                                       raw_data={name: result.metrics[name] for name in OBJECTIVES})
+        reports = self.reports.pop(result.job.index, [])
+        if reports:
+            trials_of(self.client)[result.job.index].update_run_metadata({"reports": [
+                {"epoch": r.epoch, "max_epochs": r.max_epochs, "metrics": r.metrics, "bracket": r.bracket}
+                for r in reports]})
+        self._tell_status(result.job.index, result.status, result.metrics, result.reason)
+
+    def _tell_status(self, index: int, status: str, metrics: dict[str, float], reason: str) -> None:
+        if status == "completed":
+            self.client.complete_trial(index, raw_data={name: metrics[name] for name in OBJECTIVES})
+        elif status == "stopped":  # the data first, so the GP learns from the stopped trial
+            self.client.attach_data(index, raw_data={name: metrics[name] for name in OBJECTIVES})
+            self.client.mark_trial_early_stopped(index)
         else:
-            self.client.mark_trial_failed(result.job.index, failed_reason=result.reason.splitlines()[0])
+            self.client.mark_trial_failed(index, failed_reason=reason.splitlines()[0] if reason else "")
 
     def _save_experiment(self) -> None:
         save_client(self.client, self.results.folder / "experiment.json")

@@ -9,10 +9,13 @@ rung's records, and the trial goes on only if it ranks among the best ⌈n/η⌉
 vectors recorded there so far (itself included, so the first trial at a rung always goes on;
 ASHA's asynchronous rule, which never waits for a rung to fill).
 
-Rank (NSGA-II, Deb et al. 2002, as in MO-ASHA): non-dominated sorting first (front 0 is the
-Pareto set of the rung, front 1 that of the rest, ...); within a front, the larger crowding
-distance first (Σ over objectives of the gap between a point's two neighbours, divided by
-the front's range; the extremes of every objective get ∞), then the earlier report.
+Rank (MO-ASHA's non-dominated sorting with ε-net selection): fronts first (front 0 is the
+Pareto set of the rung, front 1 that of the rest, ...); within a front, the ε-net order of
+Salinas et al. (2021), used by MO-ASHA: the lowest error first, then repeatedly the point
+farthest (Euclidean, each objective divided by the front's range) from those already
+ranked.  It spreads the few survivors along the front.  NSGA-II's crowding distance, the
+other selection the paper tried, cannot tell apart the points of a small front (every one
+of them is an extreme of some objective, so all get ∞), and small rungs are the usual case.
 
 Trials are judged in ``brackets``: only against trials of the same bracket (sparsemod puts
 morph children, which start from their parent's weights, in their own), each trial at the
@@ -45,33 +48,34 @@ class Report:
     bracket: str = "scratch"
 
 
-def crowding_distance(values: np.ndarray) -> np.ndarray:
-    """NSGA-II's crowding distance of each row of ``values`` (n x m, one front)."""
-    count = len(values)
-    distance = np.zeros(count)
-    if count <= 2:
-        return np.full(count, math.inf)
-    for column in values.T:
-        order = np.argsort(column, kind="stable")
-        span = column[order[-1]] - column[order[0]]
-        distance[order[0]] = distance[order[-1]] = math.inf
-        if span > 0:
-            distance[order[1:-1]] += (column[order[2:]] - column[order[:-2]]) / span
-    return distance
+def epsnet_order(values: np.ndarray) -> list[int]:
+    """ε-net order of the rows of ``values`` (n x m, one front, column 0 the error): the
+    lowest error first, then each time the row whose distance to the nearest row already
+    taken is largest (ties: the smaller index)."""
+    span = values.max(axis=0) - values.min(axis=0)
+    scaled = (values - values.min(axis=0)) / np.where(span > 0, span, 1.0)
+    order = [int(np.argmin(values[:, 0]))]
+    nearest = np.linalg.norm(scaled - scaled[order[0]], axis=1)
+    nearest[order[0]] = -math.inf
+    while len(order) < len(values):
+        pick = int(np.argmax(nearest))
+        order.append(pick)
+        nearest = np.minimum(nearest, np.linalg.norm(scaled - scaled[pick], axis=1))
+        nearest[order] = -math.inf
+    return order
 
 
 def promotion_order(values: np.ndarray) -> list[int]:
-    """Row indices of ``values`` (n x m, minimised), best first: by non-dominated front,
-    then larger crowding distance, then smaller index."""
+    """Row indices of ``values`` (n x m, minimised, column 0 the error), best first: by
+    non-dominated front, within a front in ε-net order."""
     values = np.asarray(values, dtype=float)
     remaining = np.arange(len(values))
     order: list[int] = []
     while len(remaining):
         front = remaining[pareto_mask(values[remaining])]
-        if not len(front):  # NaN rows (no error measured) rank last
-            front = remaining
-        distance = crowding_distance(values[front])
-        order += [int(front[i]) for i in sorted(range(len(front)), key=lambda i: (-distance[i], front[i]))]
+        if not len(front):  # NaN rows (no error measured) rank last, in report order
+            return order + [int(i) for i in remaining]
+        order += [int(front[i]) for i in epsnet_order(values[front])]
         remaining = np.setdiff1d(remaining, front)
     return order
 
@@ -82,6 +86,7 @@ class MOASHA:
     name = "moasha"
 
     def __init__(self, grace_epochs: int, reduction_factor: int, objectives: tuple[str, ...]):
+        """``objectives``: the error first, then the active costs (names in a report's metrics)."""
         if grace_epochs < 1 or reduction_factor < 2:
             raise ValueError("grace_epochs must be >= 1 and reduction_factor >= 2")
         self.grace_epochs, self.reduction_factor = grace_epochs, reduction_factor

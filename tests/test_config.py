@@ -117,3 +117,29 @@ def test_expand_target_and_budget_come_together(config_file):
     with pytest.raises(ConfigError, match=r"\[TEST\] expand_target: expected empty or one of flops"):
         load_config(config_file(test={"expand_target": "joules", "expand_budget": "3"}))
     assert load_config(config_file(test={"expand_target": "size", "expand_budget": "2e3"})).test.expand_budget == 2e3
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"early_stopping": "asha"}, "[TRAIN] early_stopping: expected one of none|moasha, got 'asha'"),
+    ({"grace_epochs": "0"}, "[TRAIN] grace_epochs: expected an integer >= 1, got '0'"),
+    ({"reduction_factor": "1"}, "[TRAIN] reduction_factor: expected an integer >= 2, got '1'"),
+])
+def test_early_stopping_keys_are_validated(config_file, capsys, overrides, fragment):
+    path = config_file(train=overrides)
+    assert main(["--config", str(path)]) == 2
+    assert f"{path} {fragment}" in capsys.readouterr().err
+    assert not (path.parent / "results").exists()
+
+
+def test_early_stopping_defaults_and_values(config_file):
+    assert load_config(config_file()).search.early_stopping == "none"
+    settings = load_config(config_file(train={"early_stopping": "moasha", "grace_epochs": "2",
+                                              "reduction_factor": "4"})).search
+    assert (settings.early_stopping, settings.grace_epochs, settings.reduction_factor) == ("moasha", 2, 4)
+
+
+def test_early_stopping_on_ray_is_refused(config_file, capsys):
+    path = config_file(train={"early_stopping": "moasha"})
+    path.write_text(path.read_text() + "[RAY]\naddress = local\n")
+    assert main(["--config", str(path)]) == 2
+    assert "[TRAIN] early_stopping: expected none with [RAY] address set" in capsys.readouterr().err

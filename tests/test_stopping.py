@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sparsemod.stopping import MOASHA, Report, crowding_distance, promotion_order
+from sparsemod.stopping import MOASHA, Report, epsnet_order, promotion_order
 
 OBJECTIVES = ("error", "model_size")
 
@@ -24,20 +24,21 @@ def test_rungs_are_geometric_below_the_budget():
     assert MOASHA(4, 3, OBJECTIVES).rungs(4) == []
 
 
-def test_crowding_distance_by_hand():
-    # one front: (0.5, 100), (0.45, 150), (0.4, 300), (0.3, 400)
-    values = np.array([[0.5, 100], [0.45, 150], [0.4, 300], [0.3, 400]])
-    distance = crowding_distance(values)
-    assert distance[0] == math.inf and distance[3] == math.inf
-    # point 1: error neighbours 0.5, 0.4 over range 0.2; size neighbours 100, 300 over 300
-    assert distance[1] == pytest.approx(0.1 / 0.2 + 200 / 300)
-    assert distance[2] == pytest.approx(0.15 / 0.2 + 250 / 300)
+def test_epsnet_order_by_hand():
+    # one front; scaled by its ranges (error 0.1-0.4, size 90-400):
+    # a (0, 1), b (1/3, 290/310), c (5/6, 10/310), d (1, 0)
+    values = np.array([[0.1, 400], [0.2, 380], [0.35, 100], [0.4, 90]])
+    # a: lowest error.  Farthest from a: d (sqrt 2).  Nearest taken point: b 0.34 (a),
+    # c 0.17 (d): b, then c.
+    assert epsnet_order(values) == [0, 3, 1, 2]
 
 
-def test_promotion_order_fronts_then_crowding():
+def test_promotion_order_fronts_then_epsnet():
     values = np.array([[0.6, 200], [0.5, 100], [0.4, 300], [0.45, 150], [0.7, 250]])
-    # fronts: {1, 2, 3} (3 interior), then {0}, then {4} (dominated by 0)
-    assert promotion_order(values) == [1, 2, 3, 0, 4]
+    # fronts: {1, 2, 3}, then {0}, then {4} (dominated by 0).  In front 0 (scaled: 1 (1, 0),
+    # 2 (0, 1), 3 (0.5, 0.25)): 2 lowest error; 1 at sqrt 2 from it beats 3 at 0.90.
+    assert promotion_order(values) == [2, 1, 3, 0, 4]
+    assert promotion_order(np.array([[np.nan, 1.0], [0.5, 2.0]])) == [1, 0]  # no error: last
 
 
 def test_who_goes_on_at_each_rung():
@@ -46,8 +47,10 @@ def test_who_goes_on_at_each_rung():
     assert rule.on_report(report(0, 1, 0.5, 100))        # n=1: the first always goes on
     assert not rule.on_report(report(1, 1, 0.6, 200))    # n=2, keep 1: dominated by 0
     assert rule.on_report(report(2, 1, 0.4, 300))        # n=3, keep 2: front {0, 2}
-    assert not rule.on_report(report(3, 1, 0.45, 150))   # n=4, keep 2: front {0, 2, 3}, 3 least crowded
-    assert rule.on_report(report(4, 1, 0.9, 10))         # n=5, keep 3: cheapest, on the front
+    # n=4, keep 2: front {0, 2, 3} scaled 0 (1, 0), 2 (0, 1), 3 (0.5, 0.25): 2, then 0 (sqrt 2 away)
+    assert not rule.on_report(report(3, 1, 0.45, 150))
+    # n=5, keep 3: front {0, 2, 3, 4}; 2 (lowest error), then 4 (the far corner, sqrt 2 away)
+    assert rule.on_report(report(4, 1, 0.9, 10))
     # epoch 3 is no rung: nothing recorded, never stopped
     assert rule.on_report(report(0, 3, 0.99, 100))
     assert 3 not in rule.records["scratch"]

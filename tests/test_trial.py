@@ -61,3 +61,31 @@ def test_diverging_training_is_a_failed_trial(digits):
     result = run_trial(TrialJob(2, "2_0", "gp", dict(PARAMS, lr=1e12), 1, 0), load_problem("cnn"),
                        digits, trial_config("post"))
     assert result.status == "failed" and result.reason.startswith("train:")
+
+
+def test_a_trial_reports_each_epoch_and_stops_when_told(digits):
+    reports = []
+
+    def decide(report):
+        reports.append(report)
+        return report.epoch < 2
+
+    job = TrialJob(3, "3_0", "sobol", PARAMS, 4, 0, report=True)
+    result = run_trial(job, load_problem("cnn"), digits, trial_config("post"), decide)
+    assert result.status == "stopped" and result.epochs_trained == 2, result.reason
+    assert [(r.trial, r.epoch, r.max_epochs, r.bracket) for r in reports] == [(3, 1, 4, "scratch"), (3, 2, 4, "scratch")]
+    # a report holds the deployed network's costs and the float model's validation error:
+    # the stopped trial, measured at that epoch, gives the same numbers
+    for name in ("model_size", "working_memory", "latency"):
+        assert reports[-1].metrics[name] == result.metrics[name]
+    assert reports[-1].metrics["error"] == result.extras["float_error"]
+    assert result.state_dict is None  # never saved: a stopped trial is never on the front
+
+
+def test_reporting_does_not_change_training(digits):
+    plain = run_trial(TrialJob(4, "4_0", "sobol", PARAMS, 2, 0), load_problem("cnn"), digits, trial_config("post"))
+    reported = run_trial(TrialJob(4, "4_0", "sobol", PARAMS, 2, 0, report=True), load_problem("cnn"), digits,
+                         trial_config("post"), lambda report: True)
+    assert plain.status == reported.status == "completed"
+    assert plain.epochs_trained == reported.epochs_trained == 2
+    assert plain.metrics == reported.metrics

@@ -19,7 +19,7 @@ from sparsemod.results import atomic_write_text
 
 LABELS = {"error": ("error", 100, "%"), "model_size": ("model size", 1 / 1024, "KB"),
           "working_memory": ("working memory", 1 / 1024, "KB"), "latency": ("latency", 1000, "ms")}
-STATUS_COLUMNS = {"index", "arm", "phase", "parent", "operators", "status", "reason", "train_seconds",
+STATUS_COLUMNS = {"index", "arm", "phase", "parent", "operators", "status", "reason", "epochs_trained", "train_seconds",
                   "total_seconds", "feasible"}
 
 SCRIPT = """
@@ -88,7 +88,8 @@ def _clean(value):
 def write_html(folder: Path, trials: pd.DataFrame, pareto: pd.DataFrame, objectives: Sequence[str]) -> None:
     objectives = list(objectives)
     completed = trials[trials["status"] == "completed"]
-    failed = len(trials) - len(completed)
+    failed = int((trials["status"] == "failed").sum())
+    stopped = f", {(trials['status'] == 'stopped').sum()} stopped early" if (trials["status"] == "stopped").any() else ""
     records = [{k: _clean(v) for k, v in row.items()} for row in trials.to_dict("records")]
     payload = {"objectives": objectives, "labels": {k: LABELS[k] for k in objectives},
                "trials": records, "pareto": [str(a) for a in pareto["arm"]]}
@@ -121,7 +122,7 @@ def write_html(folder: Path, trials: pd.DataFrame, pareto: pd.DataFrame, objecti
 <style>{STYLE}</style></head>
 <body>
 <h1>sparsemod search <code>{html.escape(folder.name)}</code></h1>
-<p>{len(trials)} trials: {len(completed)} completed, {failed} failed; {len(pareto)} on the Pareto
+<p>{len(trials)} trials: {len(completed)} completed, {failed} failed{stopped}; {len(pareto)} on the Pareto
 front over {', '.join(LABELS[n][0] for n in objectives)} (all measured on the deployed, quantized model).</p>
 <ul>{''.join(best)}</ul>
 <h2>Pareto plot</h2>
