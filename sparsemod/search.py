@@ -355,8 +355,8 @@ class Search:
                 continue
             if index in recorded:
                 row = recorded[index]
-                self._tell_status(index, row["status"], {m: float(row[m]) for m in OBJECTIVES},
-                                  str(row["reason"]))
+                self._tell(index, row["status"], {m: float(row[m]) for m in OBJECTIVES},
+                           str(row["reason"]))
             else:
                 rerun.append(self._job(index, by_name[self._phase_of(index)], trial.arm.parameters))
         if recorded or rerun:
@@ -365,22 +365,26 @@ class Search:
         return rerun
 
     def _finish(self, result: TrialResult, progress: Progress) -> None:
-        self._tell(result)
+        self._keep_reports(result.job.index)
+        self._tell(result.job.index, result.status, result.metrics, result.reason)
         on_front = self.results.record(result, self._parents_in_use())
         self._save_experiment()
         table = self.results.table()
         write_report(self.results.folder, table, self.results.pareto(table), self.settings.objective_names)
         progress.trial_finished(result, on_front)
 
-    def _tell(self, result: TrialResult) -> None:
-        reports = self.reports.pop(result.job.index, [])
+    def _keep_reports(self, index: int) -> None:
+        """A finished trial's epoch reports go into its Ax run metadata, saved while Ax still
+        has it running: a search killed before its snapshot shows the trial finished
+        (trials.csv is written first) still finds them when it resumes."""
+        reports = self.reports.pop(index, [])
         if reports:
-            trials_of(self.client)[result.job.index].update_run_metadata({"reports": [
+            trials_of(self.client)[index].update_run_metadata({"reports": [
                 {"epoch": r.epoch, "max_epochs": r.max_epochs, "metrics": r.metrics, "bracket": r.bracket}
                 for r in reports]})
-        self._tell_status(result.job.index, result.status, result.metrics, result.reason)
+            self._save_experiment()
 
-    def _tell_status(self, index: int, status: str, metrics: dict[str, float], reason: str) -> None:
+    def _tell(self, index: int, status: str, metrics: dict[str, float], reason: str) -> None:
         if status == "completed":
             self.client.complete_trial(index, raw_data={name: metrics[name] for name in OBJECTIVES})
         elif status == "stopped":  # the data first, so the GP learns from the stopped trial

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
-import pytest
 
 from sparsemod.stopping import MOASHA, Report, epsnet_order, promotion_order
 
