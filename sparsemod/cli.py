@@ -70,9 +70,6 @@ def check_consistent(settings: Settings) -> None:
         raise ConfigError(f"{path} [TEST] splitter: expected {str(settings.search.splitter).lower()} "
                           f"(as [TRAIN] splitter: the arm's max_len means windows or whole "
                           f"sequences), got {str(settings.test.splitter).lower()!r}")
-    if settings.search.early_stopping != "none" and settings.ray.enabled:
-        raise ConfigError(f"{path} [TRAIN] early_stopping: expected none with [RAY] address set "
-                          f"(Ray trials do not report epochs yet), got {settings.search.early_stopping!r}")
 
 
 def prepare(settings: Settings) -> tuple[Problem, DataBundle]:

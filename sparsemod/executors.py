@@ -135,14 +135,53 @@ class WorkerExecutor:
         self.process = None
 
 
+POLL_SECONDS = 0.05  # how often a Ray trial and the driver look for each other's messages
+
+
+class Mailbox:
+    """A Ray actor between running trials and the driver: epoch reports in, the driver's
+    decisions (train on?) out; the stopping rule itself stays in the driver."""
+
+    def __init__(self) -> None:
+        self.reports: list[Report] = []
+        self.decisions: dict[tuple[int, int], bool] = {}
+
+    def post(self, report: Report) -> None:
+        self.reports.append(report)
+
+    def collect(self) -> list[Report]:
+        reports, self.reports = self.reports, []
+        return reports
+
+    def answer(self, trial: int, epoch: int, go_on: bool) -> None:
+        self.decisions[(trial, epoch)] = go_on
+
+    def decision(self, trial: int, epoch: int) -> bool | None:
+        return self.decisions.pop((trial, epoch), None)
+
+
+def _ask_driver(mailbox) -> Callable[[Report], bool]:
+    """In a Ray trial: post each report, wait for the driver's decision."""
+    import ray
+
+    def decide(report: Report) -> bool:
+        ray.get(mailbox.post.remote(report))
+        while (go_on := ray.get(mailbox.decision.remote(report.trial, report.epoch))) is None:
+            time.sleep(POLL_SECONDS)
+        return go_on
+
+    return decide
+
+
 def _trial_on_worker(job: TrialJob, example: Path, source: str, data: DataBundle,
-                     trial_config: TrialConfig) -> TrialResult:
+                     trial_config: TrialConfig, mailbox=None) -> TrialResult:
     """A Ray task: load the example (from its path, or from its text on a remote node)."""
     if not example.is_file() or example.read_text() != source:
         example = Path(tempfile.gettempdir()) / "sparsemod_examples" / example.name
         example.parent.mkdir(exist_ok=True)
         example.write_text(source)
-    return run_trial(job, load_problem(example), data, trial_config)
+    decide = _ask_driver(mailbox) if mailbox is not None else None
+    return run_trial(job, load_problem(example), data, trial_config, decide)
 
 
 class RayExecutor:
@@ -152,6 +191,8 @@ class RayExecutor:
     per-trial records stay in the driver (Tune's ``AxSearch`` is single-objective and breaks
     with Ax >= 1.0), while Ray gives resources per trial, the object store for the data
     (sent once, not pickled into every trial) and retries of trials whose worker died.
+    Epoch reports travel through a :class:`Mailbox` actor; ``wait`` judges them in the
+    driver as they come, from every running trial.
     """
 
     def __init__(self, problem: Problem, data: DataBundle, trial_config: TrialConfig,
@@ -175,6 +216,7 @@ class RayExecutor:
             max_retries=settings.max_failures, retry_exceptions=False)
         self.waiting: deque[TrialJob] = deque()
         self.running: dict = {}  # object ref -> job
+        self.mailbox = None  # started with the first job that reports its epochs
 
     def submit(self, job: TrialJob) -> None:
         self.waiting.append(job)
@@ -183,13 +225,22 @@ class RayExecutor:
     def _launch(self) -> None:
         while self.waiting and len(self.running) < self.capacity:
             job = self.waiting.popleft()
-            ref = self.task.remote(job, self.example, self.source, self.data, self.trial_config)
+            if job.report and self.mailbox is None:
+                self.mailbox = self.ray.remote(num_cpus=0)(Mailbox).remote()
+            ref = self.task.remote(job, self.example, self.source, self.data, self.trial_config,
+                                   self.mailbox if job.report else None)
             self.running[ref] = job
 
     def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult:
-        """``judge`` is never called: Ray trials send no epoch reports (the config refuses
-        early stopping with Ray)."""
-        ready, _ = self.ray.wait(list(self.running), num_returns=1)
+        while True:
+            ready, _ = self.ray.wait(list(self.running), num_returns=1,
+                                     timeout=POLL_SECONDS if self.mailbox is not None else None)
+            if self.mailbox is not None:
+                for report in self.ray.get(self.mailbox.collect.remote()):
+                    go_on = judge(report) if judge is not None else True
+                    self.ray.get(self.mailbox.answer.remote(report.trial, report.epoch, go_on))
+            if ready:
+                break
         job = self.running.pop(ready[0])
         try:
             result = self.ray.get(ready[0])

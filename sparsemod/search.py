@@ -107,7 +107,7 @@ class Search:
         self.held: list[TrialJob] = []  # generated in the background for the next phase
         self.stopping = (MOASHA(settings.grace_epochs, settings.reduction_factor, settings.objective_names)
                          if settings.early_stopping == "moasha" else None)
-        self.reports: dict[int, list[Report]] = {}  # of the trial running now, until told to Ax
+        self.reports: dict[int, dict[int, Report]] = {}  # running trials' reports by epoch
         if self.stopping is not None:
             for index, trial in sorted(trials_of(client).items()):
                 for saved in trial.run_metadata.get("reports", []):
@@ -162,8 +162,9 @@ class Search:
         self._abandon(self._held(phase))  # generated for this phase, which stopped early
 
     def _judge(self, report: Report) -> bool:
-        """A running trial's epoch report: keep it, and ask the stopping rule."""
-        self.reports.setdefault(report.trial, []).append(report)
+        """A running trial's epoch report: keep it (a retried trial's replaces), and ask the
+        stopping rule."""
+        self.reports.setdefault(report.trial, {})[report.epoch] = report
         return self.stopping.on_report(report) if self.stopping is not None else True
 
     def hypervolume_after(self, trials: int) -> float:
@@ -377,7 +378,7 @@ class Search:
         """A finished trial's epoch reports go into its Ax run metadata, saved while Ax still
         has it running: a search killed before its snapshot shows the trial finished
         (trials.csv is written first) still finds them when it resumes."""
-        reports = self.reports.pop(index, [])
+        reports = list(self.reports.pop(index, {}).values())
         if reports:
             trials_of(self.client)[index].update_run_metadata({"reports": [
                 {"epoch": r.epoch, "max_epochs": r.max_epochs, "metrics": r.metrics, "bracket": r.bracket}

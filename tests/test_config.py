@@ -136,10 +136,3 @@ def test_early_stopping_defaults_and_values(config_file):
     settings = load_config(config_file(train={"early_stopping": "moasha", "grace_epochs": "2",
                                               "reduction_factor": "4"})).search
     assert (settings.early_stopping, settings.grace_epochs, settings.reduction_factor) == ("moasha", 2, 4)
-
-
-def test_early_stopping_on_ray_is_refused(config_file, capsys):
-    path = config_file(train={"early_stopping": "moasha"})
-    path.write_text(path.read_text() + "[RAY]\naddress = local\n")
-    assert main(["--config", str(path)]) == 2
-    assert "[TRAIN] early_stopping: expected none with [RAY] address set" in capsys.readouterr().err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from sparsemod.stopping import MOASHA, Report, epsnet_order, promotion_order
