@@ -105,8 +105,9 @@ class Search:
         self.stop_reason: str | None = None
         self.prefetch = Prefetch()
         self.held: list[TrialJob] = []  # generated in the background for the next phase
-        self.stopping = (MOASHA(settings.grace_epochs, settings.reduction_factor, settings.objective_names)
-                         if settings.early_stopping == "moasha" else None)
+        self.stopping = (MOASHA(settings.grace_epochs, settings.reduction_factor, settings.objective_names,
+                                keep_front=settings.early_stopping == "moasha_front")
+                         if settings.early_stopping != "none" else None)
         self.reports: dict[int, dict[int, Report]] = {}  # running trials' reports by epoch
         if self.stopping is not None:
             for index, trial in sorted(trials_of(client).items()):

@@ -17,6 +17,13 @@ ranked.  It spreads the few survivors along the front.  NSGA-II's crowding dista
 other selection the paper tried, cannot tell apart the points of a small front (every one
 of them is an extreme of some objective, so all get ∞), and small rungs are the usual case.
 
+``keep_front`` (``early_stopping = moasha_front``) never stops a trial on its rung's Pareto
+front: the rule then stops only trials that some trial at the same epoch beats on every
+objective, and keeps the best ⌈n/η⌉ when the front is smaller.  With one objective the
+front is the best trial alone, so this is ASHA again; with several, a small front-line
+network with a high early error is not stopped for it, whereas plain MO-ASHA, while a rung
+holds no more than η trials, keeps only the lowest error (the ε-net starts there).
+
 Trials are judged in ``brackets``: only against trials of the same bracket (sparsemod puts
 morph children, which start from their parent's weights, in their own), each trial at the
 rungs of its own epoch budget.  The rule holds no process, thread or Ax state: the search
@@ -32,9 +39,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparsemod.pareto import pareto_mask
-
-RULES = ("none", "moasha")
-
 
 @dataclass(frozen=True)
 class Report:
@@ -83,14 +87,15 @@ def promotion_order(values: np.ndarray) -> list[int]:
 class MOASHA:
     """The stopping rule: ``on_report`` says whether a trial goes on after an epoch."""
 
-    name = "moasha"
-
-    def __init__(self, grace_epochs: int, reduction_factor: int, objectives: tuple[str, ...]):
-        """``objectives``: the error first, then the active costs (names in a report's metrics)."""
+    def __init__(self, grace_epochs: int, reduction_factor: int, objectives: tuple[str, ...],
+                 keep_front: bool = False):
+        """``objectives``: the error first, then the active costs (names in a report's
+        metrics); ``keep_front``: never stop a trial on its rung's Pareto front."""
         if grace_epochs < 1 or reduction_factor < 2:
             raise ValueError("grace_epochs must be >= 1 and reduction_factor >= 2")
         self.grace_epochs, self.reduction_factor = grace_epochs, reduction_factor
         self.objectives = tuple(objectives)
+        self.keep_front = keep_front
         # bracket -> rung epoch -> trial -> objective vector, in the order first recorded
         self.records: dict[str, dict[int, dict[int, tuple[float, ...]]]] = {}
 
@@ -117,6 +122,9 @@ class MOASHA:
             return True
         rung = self.records[report.bracket][report.epoch]
         trials = list(rung)
+        values = np.array([rung[t] for t in trials])
         keep = math.ceil(len(trials) / self.reduction_factor)
-        best = promotion_order(np.array([rung[t] for t in trials]))[:keep]
+        if self.keep_front:
+            keep = max(keep, int(pareto_mask(values).sum()))
+        best = promotion_order(values)[:keep]
         return trials.index(report.trial) in best

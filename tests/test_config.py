@@ -120,7 +120,7 @@ def test_expand_target_and_budget_come_together(config_file):
 
 
 @pytest.mark.parametrize("overrides, fragment", [
-    ({"early_stopping": "asha"}, "[TRAIN] early_stopping: expected one of none|moasha, got 'asha'"),
+    ({"early_stopping": "asha"}, "[TRAIN] early_stopping: expected one of none|moasha|moasha_front, got 'asha'"),
     ({"grace_epochs": "0"}, "[TRAIN] grace_epochs: expected an integer >= 1, got '0'"),
     ({"reduction_factor": "1"}, "[TRAIN] reduction_factor: expected an integer >= 2, got '1'"),
 ])

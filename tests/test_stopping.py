@@ -81,3 +81,14 @@ def test_a_rerun_trial_replaces_its_own_record():
     assert rule.on_report(report(0, 1, 0.5, 100))
     assert rule.on_report(report(0, 1, 0.5, 100))  # the same trial again: still n=1
     assert rule.records["scratch"][1] == {0: (0.5, 100.0)}
+
+
+def test_keep_front_never_stops_a_trial_on_its_rungs_front():
+    plain, front = MOASHA(1, 3, OBJECTIVES), MOASHA(1, 3, OBJECTIVES, keep_front=True)
+    curves = [(0, 0.5, 100), (1, 0.9, 10), (2, 0.6, 200), (3, 0.4, 900)]
+    decisions = {rule: [rule.on_report(report(t, 1, e, s)) for t, e, s in curves] for rule in (plain, front)}
+    # plain, keep ceil(n/3) = 1 while n <= 3: 1 (front {0, 1}, not the lowest error) stops;
+    # 2 is dominated by 0; n=4 keeps 2: front {0, 1, 3}, epsnet: 3 (lowest error) first
+    assert decisions[plain] == [True, False, False, True]
+    # keep_front: 1 is on the front {0, 1}; 2 is dominated by 0 and stops all the same
+    assert decisions[front] == [True, True, False, True]
