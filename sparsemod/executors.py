@@ -1,6 +1,6 @@
 """Where trials run.  An executor takes jobs with ``submit`` and hands back finished
 results, one per ``wait``, in the order they finish.  While it waits, a trial's epoch
-reports (``job.report``) go to ``judge``, which the search passes in: the stopping rule runs
+reports (``job.report_epochs``) go to ``judge``, which the search passes in: the stopping rule runs
 in the search's process, which knows every trial's reports."""
 
 from __future__ import annotations
@@ -55,9 +55,8 @@ class ProblemSource:
 def _serve_trials(connection: Connection, source: ProblemSource, trial_config: TrialConfig) -> None:
     """The worker process: run each job received, send back its result; ``None`` ends it.
 
-    Pipe protocol, per job: search → ``TrialJob``; then, for a job with ``report``, after
-    each epoch worker → ``Report`` and search → ``bool`` (train on?); last, worker →
-    ``TrialResult``."""
+    Pipe protocol, per job: search → ``TrialJob``; then, after each of its ``report_epochs``,
+    worker → ``Report`` and search → ``bool`` (train on?); last, worker → ``TrialResult``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
     problem, data = source.load()
 
@@ -225,10 +224,10 @@ class RayExecutor:
     def _launch(self) -> None:
         while self.waiting and len(self.running) < self.capacity:
             job = self.waiting.popleft()
-            if job.report and self.mailbox is None:
+            if job.report_epochs and self.mailbox is None:
                 self.mailbox = self.ray.remote(num_cpus=0)(Mailbox).remote()
             ref = self.task.remote(job, self.example, self.source, self.data, self.trial_config,
-                                   self.mailbox if job.report else None)
+                                   self.mailbox if job.report_epochs else None)
             self.running[ref] = job
 
     def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult:

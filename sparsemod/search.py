@@ -10,7 +10,8 @@
 Each finished trial is told to Ax (completed with its four metrics, or failed with its
 reason) and recorded in the results folder before the next one is asked for.
 
-With ``early_stopping``, every trial reports after each epoch and the stopping rule
+With ``early_stopping``, every trial reports after each epoch that is one of its rungs (the
+others would cost a validation pass for no decision) and the stopping rule
 (:mod:`sparsemod.stopping`) may stop it; a stopped trial is measured at that epoch, its
 metrics are attached to Ax without a progression (so the GP fits them like a completed
 trial's: Ax fits the non-progression data of ``EARLY_STOPPED`` trials) and it is marked
@@ -335,7 +336,7 @@ class Search:
         # Ax names the single arm of trial i "i_0"
         return TrialJob(index, f"{index}_0", phase.name, dict(params), phase.epochs,
                         trial_seed(self.settings.seed, index), inheritance,
-                        report=self.stopping is not None)
+                        report_epochs=tuple(self.stopping.rungs(phase.epochs)) if self.stopping else ())
 
     def _parents_in_use(self) -> frozenset[str]:
         """Parents of morph children still running: their models stay (off the front or not)

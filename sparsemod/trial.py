@@ -1,8 +1,8 @@
 """One trial, end to end: build → shape check → train → quantize → measure.
 
-With ``job.report``, training sends a :class:`~sparsemod.stopping.Report` after each epoch
-(the float model's validation error and the costs of the network as it would deploy now)
-and stops when the answer is False: the trial is then quantized and measured at that epoch
+Training sends a :class:`~sparsemod.stopping.Report` after each epoch of
+``job.report_epochs`` (the float model's validation error and the costs of the network as
+it would deploy now) and stops when the answer is False: the trial is then quantized and measured at that epoch
 and comes back *stopped*.
 
 Any exception becomes a *failed* :class:`TrialResult` whose ``reason`` names the stage and
@@ -59,7 +59,7 @@ class TrialJob:
     epochs: int
     seed: int
     inherit: Inheritance | None = None  # morph children start from their parent's weights
-    report: bool = False  # send a Report after each epoch, stop when told (early stopping)
+    report_epochs: tuple[int, ...] = ()  # send a Report after these epochs, stop when told
 
     @property
     def bracket(self) -> str:
@@ -100,7 +100,8 @@ def trial_seed(seed: int, index: int) -> int:
 
 
 class EpochReporter:
-    """After each epoch: the :class:`Report` of a model, handed to ``decide`` (True: train on).
+    """After each of ``job.report_epochs``: the :class:`Report` of a model, handed to
+    ``decide`` (True: train on).
 
     Costs are those of the deployed network: quantized once when its structure is fixed,
     and, with MorphNet, of the network pruned to its channels alive at that epoch."""
@@ -114,6 +115,8 @@ class EpochReporter:
 
     def __call__(self, model: nn.Module, epoch: int,
                  shrink: Callable[[nn.Module], nn.Module] | None = None) -> bool:
+        if epoch not in self.job.report_epochs:
+            return True
         # Quantization draws from torch's global generator: fork it, so that a reported
         # trial trains exactly as an unreported one (same dropout masks).
         with torch.random.fork_rng(devices=[]):
@@ -131,7 +134,7 @@ class EpochReporter:
 
 def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: TrialConfig,
               decide: Callable[[Report], bool] | None = None) -> TrialResult:
-    """Run ``job``; with ``job.report``, ``decide`` judges each epoch's report."""
+    """Run ``job``; ``decide`` judges the reports after its ``report_epochs``."""
     start = time.perf_counter()
     torch.set_num_threads(trial_config.threads)
     stage = "build"
@@ -151,7 +154,7 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
             inherit(parent, model, example, job.seed, parent_widths)
         stage = "train"
         train_start = time.perf_counter()
-        reporter = EpochReporter(job, data, example, trial_config, decide) if job.report and decide else None
+        reporter = EpochReporter(job, data, example, trial_config, decide) if job.report_epochs and decide else None
         if trial_config.pruning is None:
             result.epochs_trained = train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn,
                                           on_epoch=(lambda epoch: reporter(model, epoch)) if reporter else None)

@@ -63,17 +63,17 @@ def test_diverging_training_is_a_failed_trial(digits):
     assert result.status == "failed" and result.reason.startswith("train:")
 
 
-def test_a_trial_reports_each_epoch_and_stops_when_told(digits):
+def test_a_trial_reports_after_its_report_epochs_and_stops_when_told(digits):
     reports = []
 
     def decide(report):
         reports.append(report)
         return report.epoch < 2
 
-    job = TrialJob(3, "3_0", "sobol", PARAMS, 4, 0, report=True)
+    job = TrialJob(3, "3_0", "sobol", PARAMS, 4, 0, report_epochs=(2, 3))
     result = run_trial(job, load_problem("cnn"), digits, trial_config("post"), decide)
     assert result.status == "stopped" and result.epochs_trained == 2, result.reason
-    assert [(r.trial, r.epoch, r.max_epochs, r.bracket) for r in reports] == [(3, 1, 4, "scratch"), (3, 2, 4, "scratch")]
+    assert [(r.trial, r.epoch, r.max_epochs, r.bracket) for r in reports] == [(3, 2, 4, "scratch")]
     # a report holds the deployed network's costs and the float model's validation error:
     # the stopped trial, measured at that epoch, gives the same numbers
     for name in ("model_size", "working_memory", "latency"):
@@ -84,7 +84,7 @@ def test_a_trial_reports_each_epoch_and_stops_when_told(digits):
 
 def test_reporting_does_not_change_training(digits):
     plain = run_trial(TrialJob(4, "4_0", "sobol", PARAMS, 2, 0), load_problem("cnn"), digits, trial_config("post"))
-    reported = run_trial(TrialJob(4, "4_0", "sobol", PARAMS, 2, 0, report=True), load_problem("cnn"), digits,
+    reported = run_trial(TrialJob(4, "4_0", "sobol", PARAMS, 2, 0, report_epochs=(1,)), load_problem("cnn"), digits,
                          trial_config("post"), lambda report: True)
     assert plain.status == reported.status == "completed"
     assert plain.epochs_trained == reported.epochs_trained == 2
