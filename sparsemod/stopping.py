@@ -10,12 +10,12 @@ vectors recorded there so far (itself included, so the first trial at a rung alw
 ASHA's asynchronous rule, which never waits for a rung to fill).
 
 Rank (MO-ASHA's non-dominated sorting with ε-net selection): fronts first (front 0 is the
-Pareto set of the rung, front 1 that of the rest, ...); within a front, the ε-net order of
-Salinas et al. (2021), used by MO-ASHA: the lowest error first, then repeatedly the point
-farthest (Euclidean, each objective divided by the front's range) from those already
-ranked.  It spreads the few survivors along the front.  NSGA-II's crowding distance, the
-other selection the paper tried, cannot tell apart the points of a small front (every one
-of them is an extreme of some objective, so all get ∞), and small rungs are the usual case.
+Pareto set of the rung, front 1 that of the rest, ...); within a front, the ε-net order
+MO-ASHA uses: the lowest error first, then repeatedly the point farthest (Euclidean, each
+objective divided by the front's range) from those already ranked.  It spreads the few
+survivors along the front.  NSGA-II's crowding distance, the usual alternative, cannot tell
+apart the points of a small front (every one of them is an extreme of some objective, so
+all get ∞), and small rungs are the usual case.
 
 ``keep_front`` (``early_stopping = moasha_front``) never stops a trial on its rung's Pareto
 front: the rule then stops only trials that some trial at the same epoch beats on every
@@ -27,8 +27,8 @@ holds no more than η trials, keeps only the lowest error (the ε-net starts the
 Trials are judged in ``brackets``: only against trials of the same bracket (sparsemod puts
 morph children, which start from their parent's weights, in their own), each trial at the
 rungs of its own epoch budget.  The rule holds no process, thread or Ax state: the search
-calls :meth:`MOASHA.on_report` for its worker's reports, and a Ray Tune scheduler can call
-the same object.
+calls :meth:`MOASHA.on_report` for the reports of its worker process and of its Ray trials
+alike, and a Ray Tune ``TrialScheduler`` can wrap the same object.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparsemod.pareto import pareto_mask
+
 
 @dataclass(frozen=True)
 class Report:
