@@ -6,6 +6,8 @@ same data (MNIST's 10k test file, seeded 8k / 1k / 1k split), same budget and ob
 
 - sparsemod: Sobol, then GP rounds (qLogNEHVI), then network-morphism rounds — the loop of
   `python main.py` (a quarter of the budget Sobol, the rest split between GP and morphisms);
+- sparsemod-es: the same loop with early stopping (`early_stopping = --rule`, `--grace`,
+  `--eta`): trials that MO-ASHA stops count as trials of the budget;
 - random: Ax Sobol only (r1 = budget);
 - Optuna: NSGA-II (population 10) driving the same trial function.
 
@@ -18,8 +20,17 @@ objective divided by its reference: error 1.0, model size 64 KiB, working memory
 HV computed by BoTorch), the ratios sparsemod / random and sparsemod / Optuna, and the best
 accuracy under SpArSe's MNIST budget (working memory <= 2 KB, model size <= 2.8 KB).
 
+Compute axis: a run's CPU-seconds after its k-th finished trial are the summed
+`total_seconds` of its first k trials (one torch thread each: CPU-seconds of training and
+measuring) plus the optimizer's own seconds (`optimizer` in time.txt) spread evenly over the
+trials it generated (GP and morph; Sobol and Optuna's sampler cost ~0).  Per method, the
+median over seeds of (a) the CPU-seconds it needed to reach the final hypervolume of random
+search on the same seed (inf: never) and (b) its hypervolume at the CPU-seconds the cheapest
+run of that seed spent in all.  With `--out DIR`, every run's trials table (with its
+`cpu_seconds` column) is written to DIR/{method}_seed{seed}.csv.
+
     python benchmarks/search_quality.py [--quick] [--trials 40] [--seeds 3] [--epochs 2] [--jobs 2]
-                                        [--methods sparsemod random optuna]
+                                        [--methods sparsemod sparsemod-es random optuna] [--out DIR]
 """
 
 from __future__ import annotations
@@ -67,7 +78,8 @@ def load_data(dataset, data_dir, seed):
 '''
 
 
-def write_setup(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int = 0) -> Path:
+def write_setup(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int = 0,
+                early_stopping: bool = False) -> Path:
     """The example file and a config.ini for one run (``r3`` > 0: with morphism rounds)."""
     example = folder / "mnist_cnn.py"
     example.write_text(EXAMPLE.format(examples=str(REPO / "examples"), limit=args.limit))
@@ -95,6 +107,9 @@ seed = {seed}
 name = {name}
 root = {folder}
 debug = false
+early_stopping = {args.rule if early_stopping else "none"}
+grace_epochs = {args.grace}
+reduction_factor = {args.eta}
 [TEST]
 name = {name}
 root = {folder}
@@ -108,11 +123,18 @@ objectives = 3
     return config
 
 
-def run_ax(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int = 0) -> pd.DataFrame:
-    config = write_setup(folder, args, seed, name, r1, r2, r3)
+def run_ax(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int = 0,
+           early_stopping: bool = False) -> pd.DataFrame:
+    """A sparsemod run; its trials table, with each trial's share of the optimizer's time."""
+    config = write_setup(folder, args, seed, name, r1, r2, r3, early_stopping)
     with contextlib.redirect_stdout(io.StringIO()):
         assert sparsemod_main(["--config", str(config)]) == 0
-    return pd.read_csv(folder / name / "trials.csv")
+    trials = pd.read_csv(folder / name / "trials.csv")
+    times = dict(line.split(": ", 1) for line in (folder / name / "time.txt").read_text().splitlines())
+    optimizer = float(times.get("optimizer", "0 s")[:-2])
+    asked = trials["phase"] != "sobol"
+    trials["optimizer_seconds"] = np.where(asked, optimizer / max(int(asked.sum()), 1), 0.0)
+    return trials
 
 
 def run_optuna(folder: Path, args, seed: int) -> pd.DataFrame:
@@ -137,7 +159,8 @@ def run_optuna(folder: Path, args, seed: int) -> pd.DataFrame:
         job = TrialJob(trial.number, str(trial.number), "nsga2", params, args.epochs,
                        trial_seed(seed, trial.number))
         result = run_trial(job, problem, data, config)
-        rows.append({**params, **result.metrics, **result.extras, "status": result.status})
+        rows.append({"index": trial.number, **params, **result.metrics, **result.extras,
+                     "status": result.status, "total_seconds": result.total_seconds})
         if result.status != "completed":
             raise optuna.TrialPruned(result.reason)
         return tuple(result.metrics[m] for m in OBJECTIVES)
@@ -148,10 +171,35 @@ def run_optuna(folder: Path, args, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def front_hypervolume(trials: pd.DataFrame) -> float:
+    """Hypervolume of the completed trials (stopped and failed ones are not networks)."""
+    completed = trials[trials["status"] == "completed"]
+    return hypervolume(completed[OBJECTIVES].to_numpy(dtype=float) / REFERENCE, np.ones(3))
+
+
+def cpu_seconds(trials: pd.DataFrame) -> np.ndarray:
+    """Cumulative CPU-seconds after each trial (rows in the order they finished)."""
+    optimizer = trials["optimizer_seconds"] if "optimizer_seconds" in trials else 0.0
+    return np.cumsum((trials["total_seconds"].fillna(0.0) + optimizer).to_numpy(dtype=float))
+
+
+def seconds_to_reach(trials: pd.DataFrame, target: float) -> float:
+    """CPU-seconds until the hypervolume first reaches ``target`` (inf: never)."""
+    spent = cpu_seconds(trials)
+    for k in range(1, len(trials) + 1):
+        if front_hypervolume(trials.iloc[:k]) >= target - 1e-12:
+            return float(spent[k - 1])
+    return float("inf")
+
+
+def hypervolume_within(trials: pd.DataFrame, budget: float) -> float:
+    """Hypervolume of the trials finished within ``budget`` CPU-seconds."""
+    return front_hypervolume(trials[cpu_seconds(trials) <= budget + 1e-9])
+
+
 def score(trials: pd.DataFrame) -> tuple[float, float]:
     completed = trials[trials["status"] == "completed"]
-    values = completed[OBJECTIVES].to_numpy(dtype=float)
-    hv = hypervolume(values / REFERENCE, np.ones(3))
+    hv = front_hypervolume(trials)
     fits = completed[(completed["working_memory"] <= BUDGET_MEMORY) & (completed["model_size"] <= BUDGET_SIZE)]
     best = float(1 - fits["error"].min()) if len(fits) else float("nan")
     return hv, best
@@ -175,13 +223,20 @@ def run(method: str, seed: int, args) -> dict:
         folder = Path(tmp)
         if method == "sparsemod":
             trials = run_ax(folder, args, seed, "sparsemod", *rounds(args.trials))
+        elif method == "sparsemod-es":
+            trials = run_ax(folder, args, seed, "sparsemod-es", *rounds(args.trials), early_stopping=True)
         elif method == "random":
             trials = run_ax(folder, args, seed, "random", args.trials, 0)
         else:
             trials = run_optuna(folder, args, seed)
     hv, best = score(trials)
+    trials["cpu_seconds"] = cpu_seconds(trials)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        trials.to_csv(args.out / f"{method}_seed{seed}.csv", index=False)
     return {"method": method, "seed": seed, "trials": len(trials), "hypervolume": hv,
-            "best_acc_in_budget": best, "seconds": time.perf_counter() - start}
+            "best_acc_in_budget": best, "seconds": time.perf_counter() - start,
+            "cpu_seconds": float(trials["cpu_seconds"].iloc[-1]), "table": trials}
 
 
 def main() -> None:
@@ -192,8 +247,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="training images (default all 8k)")
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side (one thread each)")
-    parser.add_argument("--methods", nargs="+", default=["sparsemod", "random", "optuna"],
-                        choices=["sparsemod", "random", "optuna"], help="the methods to run")
+    parser.add_argument("--methods", nargs="+", default=["sparsemod", "sparsemod-es", "random", "optuna"],
+                        choices=["sparsemod", "sparsemod-es", "random", "optuna"], help="the methods to run")
+    parser.add_argument("--rule", default="moasha", choices=["moasha", "moasha_front"],
+                        help="sparsemod-es: early_stopping")
+    parser.add_argument("--grace", type=int, default=1, help="sparsemod-es: grace_epochs")
+    parser.add_argument("--eta", type=int, default=3, help="sparsemod-es: reduction_factor")
+    parser.add_argument("--out", type=Path, default=None, help="folder for every run's trials table")
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
     args = parser.parse_args()
     if args.quick:
@@ -212,6 +272,7 @@ def main() -> None:
             print(f"seed {row['seed']} {row['method']:9s} HV {row['hypervolume']:.4f}  best accuracy "
                   f"in budget {100 * row['best_acc_in_budget']:.2f}%  ({row['trials']} trials, "
                   f"{row['seconds']:.0f} s)", flush=True)
+    tables = {(row["method"], row["seed"]): row.pop("table") for row in table}
     frame = pd.DataFrame(table)
     print("\nhypervolume per seed (reference point " f"{REFERENCE.tolist()}):")
     print(frame.pivot(index="seed", columns="method", values="hypervolume").to_string(float_format=lambda v: f"{v:.4f}"))
@@ -224,7 +285,28 @@ def main() -> None:
     for other, label in (("random", "random"), ("optuna", "Optuna")):
         if {"sparsemod", other} <= set(means.index):
             print(f"HV ratio sparsemod / {label} = {means.loc['sparsemod', 'hypervolume'] / means.loc[other, 'hypervolume']:.3f}")
+    print_compute(frame, tables)
     print(f"wall time {time.perf_counter() - start:.0f} s")
+
+
+def print_compute(frame: pd.DataFrame, tables: dict) -> None:
+    """The compute axis: CPU-seconds to reach random's final hypervolume, and hypervolume
+    at equal CPU-seconds (the smallest total of the seed's runs), medians over seeds."""
+    rows = []
+    for seed, runs in frame.groupby("seed"):
+        budget = runs["cpu_seconds"].min()
+        target = runs.set_index("method")["hypervolume"].get("random")
+        for method in runs["method"]:
+            trials = tables[(method, seed)]
+            rows.append({"method": method, "seed": seed, "cpu_seconds": trials["cpu_seconds"].iloc[-1],
+                         "to_reach_random": seconds_to_reach(trials, target) if target is not None else np.nan,
+                         "equal_budget": budget, "hv_at_equal_budget": hypervolume_within(trials, budget)})
+    compute = pd.DataFrame(rows)
+    print("\ncompute per run (CPU-seconds = trials' seconds + the optimizer's):")
+    print(compute.to_string(index=False, float_format=lambda v: f"{v:.4f}" if v < 2 else f"{v:.0f}"))
+    print("\nmedians over seeds:")
+    print(compute.groupby("method")[["cpu_seconds", "to_reach_random", "hv_at_equal_budget"]].median()
+          .to_string(float_format=lambda v: f"{v:.4f}" if v < 2 else f"{v:.0f}"))
 
 
 if __name__ == "__main__":

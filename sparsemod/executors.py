@@ -1,5 +1,7 @@
 """Where trials run.  An executor takes jobs with ``submit`` and hands back finished
-results, one per ``wait``, in the order they finish."""
+results, one per ``wait``, in the order they finish.  While it waits, a trial's epoch
+reports (``job.report_epochs``) go to ``judge``, which the search passes in: the stopping rule runs
+in the search's process, which knows every trial's reports."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from sparsemod.config import RaySettings
 from sparsemod.data import DataBundle
 from sparsemod.problem import Problem, load_problem
+from sparsemod.stopping import Report
 from sparsemod.trial import TrialConfig, TrialJob, TrialResult, run_trial
 
 
@@ -25,7 +28,7 @@ class Executor(Protocol):
 
     def submit(self, job: TrialJob) -> None: ...
 
-    def wait(self) -> TrialResult: ...
+    def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult: ...
 
     @property
     def pending(self) -> int: ...
@@ -50,11 +53,19 @@ class ProblemSource:
 
 
 def _serve_trials(connection: Connection, source: ProblemSource, trial_config: TrialConfig) -> None:
-    """The worker process: run each job received, send back its result; ``None`` ends it."""
+    """The worker process: run each job received, send back its result; ``None`` ends it.
+
+    Pipe protocol, per job: search → ``TrialJob``; then, after each of its ``report_epochs``,
+    worker → ``Report`` and search → ``bool`` (train on?); last, worker → ``TrialResult``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
     problem, data = source.load()
+
+    def ask(report: Report) -> bool:
+        connection.send(report)
+        return bool(connection.recv())
+
     while (job := connection.recv()) is not None:
-        connection.send(run_trial(job, problem, data, trial_config))
+        connection.send(run_trial(job, problem, data, trial_config, ask))
 
 
 class WorkerExecutor:
@@ -88,9 +99,10 @@ class WorkerExecutor:
     def submit(self, job: TrialJob) -> None:
         self.queue.append(job)
 
-    def wait(self) -> TrialResult:
-        """The next job's result; a job whose worker died is run again in a new worker, up
-        to ``max_failures`` times (as Ray retries a task), then recorded failed."""
+    def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult:
+        """The next job's result (``judge`` answers its epoch reports: go on?); a job whose
+        worker died is run again in a new worker, up to ``max_failures`` times (as Ray
+        retries a task), then recorded failed."""
         job = self.queue.popleft()
         start = time.perf_counter()
         for attempt in range(1, self.max_failures + 2):
@@ -98,7 +110,9 @@ class WorkerExecutor:
                 self._start()
             try:
                 self.connection.send(job)
-                return self.connection.recv()
+                while isinstance(message := self.connection.recv(), Report):
+                    self.connection.send(judge(message) if judge is not None else True)
+                return message
             except (EOFError, OSError):  # the worker died during the trial
                 self.process.join(timeout=10)
                 code = self.process.exitcode
@@ -125,14 +139,53 @@ class WorkerExecutor:
         self.process = None
 
 
+POLL_SECONDS = 0.05  # how often a Ray trial and the driver look for each other's messages
+
+
+class Mailbox:
+    """A Ray actor between running trials and the driver: epoch reports in, the driver's
+    decisions (train on?) out; the stopping rule itself stays in the driver."""
+
+    def __init__(self) -> None:
+        self.reports: list[Report] = []
+        self.decisions: dict[tuple[int, int], bool] = {}
+
+    def post(self, report: Report) -> None:
+        self.reports.append(report)
+
+    def collect(self) -> list[Report]:
+        reports, self.reports = self.reports, []
+        return reports
+
+    def answer(self, trial: int, epoch: int, go_on: bool) -> None:
+        self.decisions[(trial, epoch)] = go_on
+
+    def decision(self, trial: int, epoch: int) -> bool | None:
+        return self.decisions.pop((trial, epoch), None)
+
+
+def _ask_driver(mailbox) -> Callable[[Report], bool]:
+    """In a Ray trial: post each report, wait for the driver's decision."""
+    import ray
+
+    def decide(report: Report) -> bool:
+        ray.get(mailbox.post.remote(report))
+        while (go_on := ray.get(mailbox.decision.remote(report.trial, report.epoch))) is None:
+            time.sleep(POLL_SECONDS)
+        return go_on
+
+    return decide
+
+
 def _trial_on_worker(job: TrialJob, example: Path, source: str, data: DataBundle,
-                     trial_config: TrialConfig) -> TrialResult:
+                     trial_config: TrialConfig, mailbox=None) -> TrialResult:
     """A Ray task: load the example (from its path, or from its text on a remote node)."""
     if not example.is_file() or example.read_text() != source:
         example = Path(tempfile.gettempdir()) / "sparsemod_examples" / example.name
         example.parent.mkdir(exist_ok=True)
         example.write_text(source)
-    return run_trial(job, load_problem(example), data, trial_config)
+    decide = _ask_driver(mailbox) if mailbox is not None else None
+    return run_trial(job, load_problem(example), data, trial_config, decide)
 
 
 class RayExecutor:
@@ -142,6 +195,8 @@ class RayExecutor:
     per-trial records stay in the driver (Tune's ``AxSearch`` is single-objective and breaks
     with Ax >= 1.0), while Ray gives resources per trial, the object store for the data
     (sent once, not pickled into every trial) and retries of trials whose worker died.
+    Epoch reports travel through a :class:`Mailbox` actor; ``wait`` judges them in the
+    driver as they come, from every running trial.
     """
 
     def __init__(self, problem: Problem, data: DataBundle, trial_config: TrialConfig,
@@ -165,6 +220,7 @@ class RayExecutor:
             max_retries=settings.max_failures, retry_exceptions=False)
         self.waiting: deque[TrialJob] = deque()
         self.running: dict = {}  # object ref -> (job, perf_counter at launch)
+        self.mailbox = None  # started with the first job that reports its epochs
 
     def submit(self, job: TrialJob) -> None:
         self.waiting.append(job)
@@ -173,11 +229,22 @@ class RayExecutor:
     def _launch(self) -> None:
         while self.waiting and len(self.running) < self.capacity:
             job = self.waiting.popleft()
-            ref = self.task.remote(job, self.example, self.source, self.data, self.trial_config)
+            if job.report_epochs and self.mailbox is None:
+                self.mailbox = self.ray.remote(num_cpus=0)(Mailbox).remote()
+            ref = self.task.remote(job, self.example, self.source, self.data, self.trial_config,
+                                   self.mailbox if job.report_epochs else None)
             self.running[ref] = (job, time.perf_counter())
 
-    def wait(self) -> TrialResult:
-        ready, _ = self.ray.wait(list(self.running), num_returns=1)
+    def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult:
+        while True:
+            ready, _ = self.ray.wait(list(self.running), num_returns=1,
+                                     timeout=POLL_SECONDS if self.mailbox is not None else None)
+            if self.mailbox is not None:
+                for report in self.ray.get(self.mailbox.collect.remote()):
+                    go_on = judge(report) if judge is not None else True
+                    self.ray.get(self.mailbox.answer.remote(report.trial, report.epoch, go_on))
+            if ready:
+                break
         job, launched = self.running.pop(ready[0])
         try:
             result = self.ray.get(ready[0])

@@ -9,9 +9,10 @@ from sparsemod.trial import TrialResult
 
 
 def describe(result: TrialResult) -> str:
-    if result.status != "completed":
+    if result.status == "failed":
         return f"FAILED ({result.reason.splitlines()[0] if result.reason else 'no reason'})"
-    return " ".join(f"{name}={human(name, value)}" for name, value in result.metrics.items())
+    stopped = f"STOPPED after epoch {result.epochs_trained}/{result.job.epochs}: " if result.status == "stopped" else ""
+    return stopped + " ".join(f"{name}={human(name, value)}" for name, value in result.metrics.items())
 
 
 class Progress:

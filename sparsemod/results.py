@@ -1,7 +1,7 @@
 """The results folder ``{root}/{name}/``, rewritten atomically after every trial.
 
-- ``trials.csv``: a row per trial (index, arm, phase, parameters, metrics, status, reason,
-  seconds);
+- ``trials.csv``: a row per trial (index, arm, phase, parameters, metrics, status
+  (completed, failed, or stopped early), reason, epochs trained, seconds);
 - ``pareto.csv``: the non-dominated completed trials over the active objectives;
 - ``experiment.json``: Ax's own JSON of the experiment (no weights), loadable by Ax;
 - ``time.txt``: wall time of the search and of each phase;
@@ -27,7 +27,7 @@ from sparsemod.pareto import pareto_mask
 from sparsemod.trial import TrialResult
 
 FIXED_COLUMNS = ("index", "arm", "phase", "parent", "operators")
-STATUS_COLUMNS = ("status", "reason", "train_seconds", "total_seconds")
+STATUS_COLUMNS = ("status", "reason", "epochs_trained", "train_seconds", "total_seconds")
 EXTRA_COLUMNS = ("float_error", "test_accuracy", "flops", "parameters", "measured_latency",
                  "working_memory_best_order", "flops_before", "parameters_before")
 MARKERS = ("trials.csv", "experiment.json")
@@ -164,7 +164,7 @@ class ResultsFolder:
                "operators": " + ".join(job.inherit.operators) if job.inherit else None, **job.params,
                **result.metrics, "feasible": feasible if result.status == "completed" else None,
                **result.extras, "status": result.status,
-               "reason": result.reason, "train_seconds": round(result.train_seconds, 3),
+               "reason": result.reason, "epochs_trained": result.epochs_trained, "train_seconds": round(result.train_seconds, 3),
                "total_seconds": round(result.total_seconds, 3)}
         self.rows.append(row)
         table = self.table()

@@ -9,6 +9,14 @@
 
 Each finished trial is told to Ax (completed with its four metrics, or failed with its
 reason) and recorded in the results folder before the next one is asked for.
+
+With ``early_stopping``, every trial reports after each epoch that is one of its rungs (the
+others would cost a validation pass for no decision) and the stopping rule
+(:mod:`sparsemod.stopping`) may stop it; a stopped trial is measured at that epoch, its
+metrics are attached to Ax without a progression (so the GP fits them like a completed
+trial's: Ax fits the non-progression data of ``EARLY_STOPPED`` trials) and it is marked
+early-stopped.  Each trial's reports are kept in its Ax run metadata, so a resumed search
+rebuilds the rule's rungs.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from sparsemod.report import write_report
 from sparsemod.results import ResultsFolder
 from sparsemod.snapshot import save_client
 from sparsemod.space import Float, to_ax
+from sparsemod.stopping import MOASHA, Report
 from sparsemod.trial import Inheritance, TrialJob, TrialResult, trial_seed
 
 
@@ -103,6 +112,14 @@ class Search:
         self.prefetch = Prefetch()
         self.held: list[TrialJob] = []  # generated in the background for the next phase
         self.unsaved = False  # the client holds news experiment.json does not
+        self.stopping = (MOASHA(settings.grace_epochs, settings.reduction_factor, settings.objective_names,
+                                keep_front=settings.early_stopping == "moasha_front")
+                         if settings.early_stopping != "none" else None)
+        self.reports: dict[int, dict[int, Report]] = {}  # running trials' reports by epoch
+        if self.stopping is not None:
+            for index, trial in sorted(trials_of(client).items()):
+                for saved in trial.run_metadata.get("reports", []):
+                    self.stopping.record(Report(index, **saved))
 
     def run(self) -> None:
         plan = [phase for phase in phases(self.settings, bool(self.problem.morphisms)) if phase.trials > 0]
@@ -161,12 +178,18 @@ class Search:
                 break  # stopped early, nothing running
             self._flush_experiment()  # once per trial, and before the background ask uses Ax
             self._start_prefetch(phase if self._asked(phase) < phase.trials else upcoming)
-            result = self.executor.wait()
+            result = self.executor.wait(self._judge)
             self._join_prefetch(progress)
             self._finish(result, progress)
             self.phase_seconds[phase.name] = time.perf_counter() - phase_start
             self._write_times("running")
         self._abandon(self._held(phase))  # generated for this phase, which stopped early
+
+    def _judge(self, report: Report) -> bool:
+        """A running trial's epoch report: keep it (a retried trial's replaces), and ask the
+        stopping rule."""
+        self.reports.setdefault(report.trial, {})[report.epoch] = report
+        return self.stopping.on_report(report) if self.stopping is not None else True
 
     def hypervolume_after(self, trials: int) -> float:
         """Hypervolume of the feasible completed trials among the first ``trials``, every
@@ -339,7 +362,8 @@ class Search:
                 tuple(metadata.get("operators", ())))
         # Ax names the single arm of trial i "i_0"
         return TrialJob(index, f"{index}_0", phase.name, dict(params), phase.epochs,
-                        trial_seed(self.settings.seed, index), inheritance)
+                        trial_seed(self.settings.seed, index), inheritance,
+                        report_epochs=tuple(self.stopping.rungs(phase.epochs)) if self.stopping else ())
 
     def _parents_in_use(self) -> frozenset[str]:
         """Parents of morph children still running: their models stay (off the front or not)
@@ -361,10 +385,8 @@ class Search:
                 continue
             if index in recorded:
                 row = recorded[index]
-                if row["status"] == "completed":
-                    self.client.complete_trial(index, raw_data={m: float(row[m]) for m in OBJECTIVES})
-                else:
-                    self.client.mark_trial_failed(index, failed_reason=str(row["reason"]).splitlines()[0])
+                self._tell(index, row["status"], {m: float(row[m]) for m in OBJECTIVES},
+                           str(row["reason"]))
             else:
                 rerun.append(self._job(index, by_name[self._phase_of(index)], trial.arm.parameters))
         if self.results.rows:  # pareto.csv, .png, report.html may predate trials.csv (a kill between writes)
@@ -377,19 +399,34 @@ class Search:
         return rerun
 
     def _finish(self, result: TrialResult, progress: Progress) -> None:
-        self._tell(result)
+        self._keep_reports(result.job.index)
+        self._tell(result.job.index, result.status, result.metrics, result.reason)
         on_front = self.results.record(result, self._parents_in_use())
         self._save_experiment()
         table = self.results.table()
         write_report(self.results.folder, table, self.results.pareto(table), self.settings.objective_names)
         progress.trial_finished(result, on_front)
 
-    def _tell(self, result: TrialResult) -> None:
-        if result.status == "completed":
-            self.client.complete_trial(result.job.index,
-                                       raw_data={name: result.metrics[name] for name in OBJECTIVES})
+    def _keep_reports(self, index: int) -> None:
+        """A finished trial's epoch reports go into its Ax run metadata, saved while Ax still
+        has it running: a search killed before its snapshot shows the trial finished
+        (trials.csv is written first) still finds them when it resumes."""
+        reports = list(self.reports.pop(index, {}).values())
+        if reports:
+            trials_of(self.client)[index].update_run_metadata({"reports": [
+                {"epoch": r.epoch, "max_epochs": r.max_epochs, "metrics": r.metrics, "bracket": r.bracket}
+                for r in reports]})
+            self._save_experiment()
+            self._flush_experiment()  # now, before trials.csv has the trial's row
+
+    def _tell(self, index: int, status: str, metrics: dict[str, float], reason: str) -> None:
+        if status == "completed":
+            self.client.complete_trial(index, raw_data={name: metrics[name] for name in OBJECTIVES})
+        elif status == "stopped":  # the data first, so the GP learns from the stopped trial
+            self.client.attach_data(index, raw_data={name: metrics[name] for name in OBJECTIVES})
+            self.client.mark_trial_early_stopped(index)
         else:
-            self.client.mark_trial_failed(result.job.index, failed_reason=result.reason.splitlines()[0])
+            self.client.mark_trial_failed(index, failed_reason=reason.splitlines()[0] if reason else "")
 
     def _save_experiment(self) -> None:
         """Mark experiment.json out of date; :meth:`_flush_experiment` writes it once per

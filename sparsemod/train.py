@@ -21,12 +21,15 @@ def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int =
 
 def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: int,
           collate_fn: Callable | None = None, penalty: Callable[[], torch.Tensor] | None = None,
-          on_step: Callable[[float], None] | None = None, schedule: str = "constant") -> None:
+          on_step: Callable[[float], None] | None = None, schedule: str = "constant",
+          on_epoch: Callable[[int], bool] | None = None) -> int:
     """Adam on cross-entropy (+ ``penalty()``, e.g. MorphNet's regularizer) at a constant
     learning rate; ``lr`` and ``batch_size`` come from the searched parameters when the
     space has them.  ``on_step`` receives each step's penalty value.  ``schedule``:
     ``constant`` (search trials; MorphNet's structure learning) or ``cosine`` (annealed to
-    0 over the run, for retraining a chosen arm from scratch)."""
+    0 over the run, for retraining a chosen arm from scratch).  ``on_epoch(epochs done)``
+    after each epoch: False stops training there (early stopping).  Returns the epochs
+    trained."""
     torch.manual_seed(seed)
     batches = loader(dataset, int(params.get("batch_size", DEFAULT_BATCH_SIZE)), shuffle=True,
                      seed=seed, collate_fn=collate_fn)
@@ -35,7 +38,7 @@ def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: i
                  if schedule == "cosine" else None)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         for inputs, targets in batches:
             optimizer.zero_grad()
             loss = loss_fn(model(inputs), targets)
@@ -50,7 +53,12 @@ def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: i
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
+        if on_epoch is not None and not on_epoch(epoch):
+            model.eval()
+            return epoch
+        model.train()  # on_epoch may have evaluated the model
     model.eval()
+    return epochs
 
 
 @torch.no_grad()

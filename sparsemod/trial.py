@@ -1,5 +1,10 @@
 """One trial, end to end: build → shape and trace check → train → quantize → measure.
 
+Training sends a :class:`~sparsemod.stopping.Report` after each epoch of
+``job.report_epochs`` (the float model's validation error and the costs of the network as
+it would deploy now) and stops when the answer is False: the trial is then quantized and measured at that epoch
+and comes back *stopped*.
+
 Any exception becomes a *failed* :class:`TrialResult` whose ``reason`` names the stage and
 the error, so a network that cannot run is recorded, never skipped and never fatal.
 """
@@ -11,7 +16,7 @@ import statistics
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -26,6 +31,7 @@ from sparsemod.morphnet import ResourceRegularizer, apply_structure, prune
 from sparsemod.morphnet.tensorboard import StructureLog
 from sparsemod.problem import Problem
 from sparsemod.quantize import quantize
+from sparsemod.stopping import Report
 from sparsemod.train import DEFAULT_BATCH_SIZE, accuracy, loader, train
 
 LATENCY_RUNS = 20
@@ -53,6 +59,12 @@ class TrialJob:
     epochs: int
     seed: int
     inherit: Inheritance | None = None  # morph children start from their parent's weights
+    report_epochs: tuple[int, ...] = ()  # send a Report after these epochs, stop when told
+
+    @property
+    def bracket(self) -> str:
+        """Trials the stopping rule compares this one with: morph children start trained."""
+        return "morph" if self.inherit is not None else "scratch"
 
 
 @dataclass(frozen=True)
@@ -71,12 +83,13 @@ class TrialConfig:
 @dataclass
 class TrialResult:
     job: TrialJob
-    status: str  # completed | failed
+    status: str  # completed | failed | stopped (early, by the stopping rule)
     reason: str = ""
     metrics: dict[str, float] = field(default_factory=dict)  # the four objectives
     extras: dict[str, float] = field(default_factory=dict)  # reported, never optimised
     train_seconds: float = 0.0
     total_seconds: float = 0.0
+    epochs_trained: int = 0
     state_dict: dict[str, torch.Tensor] | None = None  # trained (and pruned) float weights
     structure: dict[str, int] | None = None  # learned structure: alive outputs per layer
 
@@ -86,7 +99,42 @@ def trial_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: TrialConfig) -> TrialResult:
+class EpochReporter:
+    """After each of ``job.report_epochs``: the :class:`Report` of a model, handed to
+    ``decide`` (True: train on).
+
+    Costs are those of the deployed network: quantized once when its structure is fixed,
+    and, with MorphNet, of the network pruned to its channels alive at that epoch."""
+
+    def __init__(self, job: TrialJob, data: DataBundle, example: torch.Tensor,
+                 trial_config: TrialConfig, decide: Callable[[Report], bool]):
+        self.job, self.data, self.example, self.trial_config = job, data, example, trial_config
+        self.decide = decide
+        self.calibration = _calibration_batches(data, job, trial_config.calibration_batches)
+        self.fixed_costs: dict[str, float] | None = None
+
+    def __call__(self, model: nn.Module, epoch: int,
+                 shrink: Callable[[nn.Module], nn.Module] | None = None) -> bool:
+        if epoch not in self.job.report_epochs:
+            return True
+        # Quantization draws from torch's global generator: fork it, so that a reported
+        # trial trains exactly as an unreported one (same dropout masks).
+        with torch.random.fork_rng(devices=[]):
+            costs_now = self.fixed_costs
+            if costs_now is None:
+                deployable = shrink(model) if shrink is not None else model
+                deployed = quantize(deployable, self.trial_config.quant_scheme, self.calibration, self.example)
+                costs_now = cost_metrics(deployable, deployed, self.example, self.trial_config.device)[0]
+                if shrink is None:
+                    self.fixed_costs = costs_now
+            error = 1.0 - accuracy(model, self.data.val, self.data.collate_fn)
+        return self.decide(Report(self.job.index, epoch, self.job.epochs, {"error": error, **costs_now},
+                                  self.job.bracket))
+
+
+def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: TrialConfig,
+              decide: Callable[[Report], bool] | None = None) -> TrialResult:
+    """Run ``job``; ``decide`` judges the reports after its ``report_epochs``."""
     start = time.perf_counter()
     torch.set_num_threads(trial_config.threads)
     stage = "build"
@@ -107,12 +155,15 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
             inherit(parent, model, example, job.seed, parent_widths)
         stage = "train"
         train_start = time.perf_counter()
+        reporter = EpochReporter(job, data, example, trial_config, decide) if job.report_epochs and decide else None
         if trial_config.pruning is None:
-            train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn)
+            result.epochs_trained = train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn,
+                                          on_epoch=(lambda epoch: reporter(model, epoch)) if reporter else None)
         else:
             before = (costs.flops_per_layer(model, example), sum(p.numel() for p in model.parameters()))
             stage = "morphnet"
-            model, result.structure = learn_structure(model, example, data, job, trial_config)
+            model, result.structure, result.epochs_trained = learn_structure(
+                model, example, data, job, trial_config, reporter)
             result.extras["flops_before"] = float(sum(before[0].values()))
             result.extras["parameters_before"] = float(before[1])
         result.train_seconds = time.perf_counter() - train_start
@@ -122,8 +173,11 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
         stage = "measure"
         metrics, extras = measure(model, deployed, example, data, trial_config)
         result.metrics, result.extras = metrics, {**extras, **result.extras}
-        result.state_dict = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        result.status = "completed"
+        if result.epochs_trained < job.epochs:
+            result.status = "stopped"  # its weights are never saved: no stopped trial is on the front
+        else:
+            result.state_dict = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            result.status = "completed"
     except Exception as error:  # a trial's failure is data, not a crash of the search
         result.reason = f"{stage}: {type(error).__name__}: {' '.join(str(error).split())}"[:500]
         if trial_config.debug:
@@ -133,10 +187,12 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
 
 
 def learn_structure(model: nn.Module, example: torch.Tensor, data: DataBundle, job: TrialJob,
-                    trial_config: TrialConfig) -> tuple[nn.Module, dict[str, int]]:
+                    trial_config: TrialConfig, reporter: EpochReporter | None = None
+                    ) -> tuple[nn.Module, dict[str, int], int]:
     """MorphNet inside a trial: train with the regularizer (constant learning rate), prune
-    the dead channels, fine-tune the smaller network.  A ``morphnet_strength`` parameter in
-    the search space overrides the configured strength multiplier."""
+    the dead channels, fine-tune the smaller network (not when the trial was stopped early).
+    A ``morphnet_strength`` parameter in the search space overrides the configured strength
+    multiplier.  Returns the pruned network, its structure and the epochs trained."""
     settings = trial_config.pruning
     if any(isinstance(m, nn.RNNBase) for m in model.modules()):
         raise ValueError("MorphNet pruning does not support LSTM / GRU / RNN layers (their hidden "
@@ -149,16 +205,20 @@ def learn_structure(model: nn.Module, example: torch.Tensor, data: DataBundle, j
     multiplier = float(job.params.get("morphnet_strength", settings.strength))
     strength = regularizer.strength(multiplier)
     log = StructureLog(settings.log_dir / job.arm, regularizer) if settings.log_dir else None
-    train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn,
-          penalty=lambda: strength * regularizer.regularization_term(),
-          on_step=log.step if log else None)
+    on_epoch = None
+    if reporter is not None:
+        def on_epoch(epoch: int) -> bool:
+            return reporter(model, epoch, shrink=lambda m: prune(m, regularizer, example))
+    epochs = train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn,
+                   penalty=lambda: strength * regularizer.regularization_term(),
+                   on_step=log.step if log else None, on_epoch=on_epoch)
     structure = regularizer.alive_counts()
     if log:
         log.close(structure)
     small = prune(model, regularizer, example)
-    if settings.finetune_epochs:
+    if settings.finetune_epochs and epochs == job.epochs:
         train(small, data.train, job.params, settings.finetune_epochs, job.seed + 1, data.collate_fn)
-    return small, structure
+    return small, structure, epochs
 
 
 def rebuild_parent(problem: Problem, data: DataBundle, parent: Inheritance,
@@ -205,15 +265,8 @@ def _calibration_batches(data: DataBundle, job: TrialJob, count: int) -> list[to
 def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
             data: DataBundle, trial_config: TrialConfig) -> tuple[dict[str, float], dict[str, float]]:
     """The four objectives of the deployed model, and what is reported beside them."""
-    trace = costs.trace_activations(deployed, example)
-    flops = costs.flops_per_layer(float_model, example)
-    error = 1.0 - accuracy(deployed, data.val, data.collate_fn)
-    metrics = {
-        "error": error,
-        "model_size": float(model_size(deployed)),
-        "working_memory": float(trace.peak()),
-        "latency": costs.modeled_latency(trial_config.device, flops, deployed, trace),
-    }
+    cost_values, trace, flops = cost_metrics(float_model, deployed, example, trial_config.device)
+    metrics = {"error": 1.0 - accuracy(deployed, data.val, data.collate_fn), **cost_values}
     extras = {
         "float_error": 1.0 - accuracy(float_model, data.val, data.collate_fn),
         "test_accuracy": accuracy(deployed, data.test, data.collate_fn),
@@ -225,6 +278,20 @@ def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
         else float("nan"),
     }
     return metrics, extras
+
+
+def cost_metrics(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
+                 device: costs.Device | costs.DeviceProfile) -> tuple[dict[str, float], Any, dict[str, float]]:
+    """Model size, working memory and latency of the deployed model (with its activation
+    trace and the float model's FLOPs per layer, which the reported extras reuse)."""
+    trace = costs.trace_activations(deployed, example)
+    flops = costs.flops_per_layer(float_model, example)
+    values = {
+        "model_size": float(model_size(deployed)),
+        "working_memory": float(trace.peak()),
+        "latency": costs.modeled_latency(device, flops, deployed, trace),
+    }
+    return values, trace, flops
 
 
 @torch.no_grad()

@@ -168,7 +168,8 @@ BOUNDS = {
     ("TRAIN", "seed"): (["0"], ["-1"]), ("TRAIN", "bandwidth"): (["1e-300"], ["0", "-1", "inf"]),
     ("TRAIN", "calibration_batches"): (["1"], ["0"]), ("TRAIN", "threads"): (["1"], ["0"]),
     ("TRAIN", "candidates"): (["1"], ["0"]), ("TRAIN", "tolerance"): (["0"], ["-1e-9", "inf"]),
-    ("TRAIN", "patience"): (["1"], ["0"]),
+    ("TRAIN", "patience"): (["1"], ["0"]), ("TRAIN", "grace_epochs"): (["1"], ["0"]),
+    ("TRAIN", "reduction_factor"): (["2"], ["1"]),
     ("RAY", "max_concurrent"): (["1"], ["0"]), ("RAY", "cpus_per_trial"): (["1e-3"], ["0", "-1"]),
     ("RAY", "gpus_per_trial"): (["0"], ["-1e-3"]), ("RAY", "max_failures"): (["0"], ["-1"]),
     ("MORPHNET", "threshold"): (["1e-9"], ["0"]), ("MORPHNET", "strength"): (["1e-9"], ["0"]),
@@ -178,7 +179,7 @@ BOUNDS = {
 }
 NOT_NUMERIC = {("DEFAULT", "train"), *(("TRAIN", k) for k in (
     "name", "root", "debug", "quant_scheme", "morphisms", "pruning", "splitter", "example",
-    "dataset", "data_dir", "device", "constraints")), ("RAY", "address"),
+    "dataset", "data_dir", "device", "constraints", "early_stopping")), ("RAY", "address"),
     ("MORPHNET", "algorithm"), ("MORPHNET", "target"), ("MORPHNET", "log_dir"),
     *(("TEST", k) for k in ("pruning", "splitter", "quant_scheme", "name", "root", "arm", "expand_target"))}
 
@@ -292,3 +293,22 @@ def test_config_error_exits_2_with_no_heavy_library_loaded(tmp_path):
                           text=True, timeout=120)
     assert done.stdout.split("\n")[0] == "2 []", done.stdout + done.stderr
     assert done.stderr.strip() == f"error: {bad} [TRAIN] objectives: expected an integer 1-4, got 'five'"
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"early_stopping": "asha"}, "[TRAIN] early_stopping: expected one of none|moasha|moasha_front, got 'asha'"),
+    ({"grace_epochs": "0"}, "[TRAIN] grace_epochs: expected an integer >= 1, got '0'"),
+    ({"reduction_factor": "1"}, "[TRAIN] reduction_factor: expected an integer >= 2, got '1'"),
+])
+def test_early_stopping_keys_are_validated(config_file, capsys, overrides, fragment):
+    path = config_file(train=overrides)
+    assert main(["--config", str(path)]) == 2
+    assert f"{path} {fragment}" in capsys.readouterr().err
+    assert not (path.parent / "results").exists()
+
+
+def test_early_stopping_defaults_and_values(config_file):
+    assert load_config(config_file()).search.early_stopping == "none"
+    settings = load_config(config_file(train={"early_stopping": "moasha", "grace_epochs": "2",
+                                              "reduction_factor": "4"})).search
+    assert (settings.early_stopping, settings.grace_epochs, settings.reduction_factor) == ("moasha", 2, 4)

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import write_config
 from sparsemod.cli import main
+from sparsemod.snapshot import load_client
 
 # width 2: the builder raises (a Python error in the trial);
 # width >= 7: the worker process dies (as if OOM-killed), is retried, then recorded failed;
@@ -102,3 +103,19 @@ def test_a_trial_that_kills_its_worker_is_retried_then_failed_and_the_search_goe
     # trials after a crash ran in a new worker
     after = worker_search[worker_search["index"] > crashed["index"].min()]
     assert (after["status"] == "completed").any()
+
+
+def test_ray_trials_report_epochs_and_the_driver_stops_them(tmp_path):
+    config = write_config(tmp_path, train={"r1": "6", "r2": "0", "epochs1": "3", "seed": "2",
+                                           "early_stopping": "moasha", "reduction_factor": "2"})
+    config.write_text(config.read_text() + "[RAY]\naddress = local\nmax_concurrent = 2\n")
+    assert main(["--config", str(config)]) == 0
+    results = tmp_path / "results" / "run"
+    table = pd.read_csv(results / "trials.csv")
+    stopped = table[table["status"] == "stopped"]
+    assert sorted(table["index"]) == list(range(6)) and len(stopped) >= 1
+    assert set(stopped["epochs_trained"]) <= {1, 2}
+    assert (table[table["status"] == "completed"]["epochs_trained"] == 3).all()
+    assert set(pd.read_csv(results / "pareto.csv")["arm"]).isdisjoint(stopped["arm"])
+    experiment = load_client(results / "experiment.json")._experiment
+    assert {i for i, t in experiment.trials.items() if t.status.is_early_stopped} == set(stopped["index"])

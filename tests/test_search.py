@@ -163,3 +163,72 @@ def test_every_sobol_trial_failing_stops_with_one_line_also_on_resume(tmp_path, 
         results = tmp_path / "results" / "run"
         assert "state: stopped: every one of the 2 Sobol trials failed" in (results / "time.txt").read_text()
         assert len(pd.read_csv(results / "trials.csv")) == 2 and not (results / ".lock").exists()
+
+
+# --- early stopping (MO-ASHA): a search killed mid-way and resumed ---------------------
+
+@pytest.fixture(scope="module")
+def early_stopped_search(tmp_path_factory):
+    from conftest import write_config
+    from test_resume import kill_after
+
+    folder = tmp_path_factory.mktemp("early")
+    config = write_config(folder, train={"r1": "6", "r2": "1", "batch_size": "2", "epochs1": "3",
+                                         "epochs2": "3", "early_stopping": "moasha", "grace_epochs": "1",
+                                         "reduction_factor": "2"})
+    results = folder / "results" / "run"
+    before = kill_after(config, results, 3, 8)
+    assert main(["--config", str(config), "--resume"]) == 0
+    return config, results, before, pd.read_csv(results / "trials.csv")
+
+
+def test_stopped_trials_are_rows_with_their_epoch_and_metrics(early_stopped_search):
+    _, _, _, table = early_stopped_search
+    assert sorted(table["index"]) == list(range(8))
+    stopped, completed = table[table["status"] == "stopped"], table[table["status"] == "completed"]
+    assert len(stopped) >= 1 and len(completed) >= 1
+    assert set(stopped["epochs_trained"]) <= {1, 2}  # rungs at 1 and 2 of 3 epochs (grace 1, eta 2)
+    assert (completed["epochs_trained"] == 3).all()
+    metrics = ["error", "model_size", "working_memory", "latency", "float_error", "train_seconds"]
+    assert np.isfinite(stopped[metrics].to_numpy(dtype=float)).all()
+
+
+def test_stopped_trials_are_early_stopped_in_ax_with_their_data(early_stopped_search):
+    _, results, _, table = early_stopped_search
+    experiment = load_client(results / "experiment.json")._experiment
+    data = experiment.lookup_data().df
+    for row in table.itertuples():
+        trial = experiment.trials[row.index]
+        assert trial.status.is_early_stopped == (row.status == "stopped")
+        if row.status == "stopped":  # its metrics, attached before it was marked
+            error = data[(data["trial_index"] == row.index) & (data["metric_name"] == "error")]["mean"]
+            assert list(error) == pytest.approx([row.error])
+            assert [r["epoch"] for r in trial.run_metadata["reports"]] == list(range(1, row.epochs_trained + 1))
+
+
+def test_stopped_trials_stay_out_of_the_front_and_models(early_stopped_search):
+    _, results, _, table = early_stopped_search
+    front = set(pd.read_csv(results / "pareto.csv")["arm"])
+    assert front and front <= set(table[table["status"] == "completed"]["arm"])
+    assert {p.name for p in (results / "models").iterdir()} == front
+
+
+def test_resume_keeps_stopped_trials_and_rebuilds_the_rungs(early_stopped_search):
+    from sparsemod.config import load_config
+    from sparsemod.results import ResultsFolder
+    from sparsemod.search import Search
+
+    config, results, before, after = early_stopped_search
+    kept = after.set_index("index").loc[before["index"]].reset_index()
+    columns = ["arm", "status", "epochs_trained", "error"]
+    pd.testing.assert_frame_equal(kept[columns], before[columns])
+    settings = load_config(config).search
+    problem = load_problem("cnn")
+    search = Search(settings, problem, None, ResultsFolder(results, settings.objective_names,
+                                                             [p.name for p in problem.space]),
+                    load_client(results / "experiment.json"))
+    rung = search.stopping.records["scratch"][1]
+    assert set(rung) == set(after["index"])  # every trial reached epoch 1
+    for row in after[(after["status"] == "stopped") & (after["epochs_trained"] == 1)].itertuples():
+        # stopped at epoch 1: its rung vector is what it was measured at (float error, costs)
+        assert rung[row.index] == pytest.approx((row.float_error, row.model_size, row.working_memory))

@@ -135,3 +135,31 @@ def test_untraceable_network_fails_in_the_shape_check_before_training(digits):
     assert result.reason.startswith("shape check: RuntimeError: the network cannot be traced by torch.fx")
     assert "TraceError" in result.reason
     assert result.train_seconds == 0 and result.state_dict is None
+
+
+def test_a_trial_reports_after_its_report_epochs_and_stops_when_told(digits):
+    reports = []
+
+    def decide(report):
+        reports.append(report)
+        return report.epoch < 2
+
+    job = TrialJob(3, "3_0", "sobol", PARAMS, 4, 0, report_epochs=(2, 3))
+    result = run_trial(job, load_problem("cnn"), digits, trial_config("post"), decide)
+    assert result.status == "stopped" and result.epochs_trained == 2, result.reason
+    assert [(r.trial, r.epoch, r.max_epochs, r.bracket) for r in reports] == [(3, 2, 4, "scratch")]
+    # a report holds the deployed network's costs and the float model's validation error:
+    # the stopped trial, measured at that epoch, gives the same numbers
+    for name in ("model_size", "working_memory", "latency"):
+        assert reports[-1].metrics[name] == result.metrics[name]
+    assert reports[-1].metrics["error"] == result.extras["float_error"]
+    assert result.state_dict is None  # never saved: a stopped trial is never on the front
+
+
+def test_reporting_does_not_change_training(digits):
+    plain = run_trial(TrialJob(4, "4_0", "sobol", PARAMS, 2, 0), load_problem("cnn"), digits, trial_config("post"))
+    reported = run_trial(TrialJob(4, "4_0", "sobol", PARAMS, 2, 0, report_epochs=(1,)), load_problem("cnn"), digits,
+                         trial_config("post"), lambda report: True)
+    assert plain.status == reported.status == "completed"
+    assert plain.epochs_trained == reported.epochs_trained == 2
+    assert plain.metrics == reported.metrics

@@ -21,7 +21,7 @@ import torch
 from sparsemod.report.units import LABELS, LOG_SCALED, human, log_axis, named_layers, rounded, unit
 from sparsemod.results import atomic_write_text
 
-STATUS_COLUMNS = {"index", "arm", "phase", "parent", "operators", "status", "reason", "train_seconds",
+STATUS_COLUMNS = {"index", "arm", "phase", "parent", "operators", "status", "reason", "epochs_trained", "train_seconds",
                   "total_seconds", "feasible"}
 
 SCRIPT = """
@@ -176,7 +176,8 @@ def structure(model_dir: Path) -> str:
 def write_html(folder: Path, trials: pd.DataFrame, pareto: pd.DataFrame, objectives: Sequence[str]) -> None:
     objectives = list(objectives)
     completed = trials[trials["status"] == "completed"]
-    failed = len(trials) - len(completed)
+    failed = int((trials["status"] == "failed").sum())
+    stopped = f", {(trials['status'] == 'stopped').sum()} stopped early" if (trials["status"] == "stopped").any() else ""
     records = []
     for row in trials.to_dict("records"):
         record = {k: _clean(v) for k, v in row.items()}
@@ -210,7 +211,7 @@ def write_html(folder: Path, trials: pd.DataFrame, pareto: pd.DataFrame, objecti
 <style>{STYLE}</style></head>
 <body>
 <h1>sparsemod search <code>{html.escape(folder.name)}</code></h1>
-<p>{len(trials)} trials: {len(completed)} completed, {failed} failed; {len(pareto)} on the Pareto
+<p>{len(trials)} trials: {len(completed)} completed, {failed} failed{stopped}; {len(pareto)} on the Pareto
 front over {', '.join(LABELS[n] for n in objectives)} (all measured on the deployed, quantized model).</p>
 <ul>{''.join(best)}</ul>
 <h2>Pareto plot</h2>

@@ -74,3 +74,21 @@ def test_a_morph_child_of_a_pruned_parent_starts_with_its_function():
     child = run_trial(TrialJob(1, "1_0", "morph", child_params, 0, 1, inheritance), problem, data, plain)
     assert child.status == "completed", child.reason
     assert abs(child.metrics["error"] - parent.metrics["error"]) < 0.015  # untrained: the parent's function
+
+
+def test_a_pruned_trial_reports_its_alive_structure_and_stops_without_finetuning():
+    reports = []
+
+    def decide(report):
+        reports.append(report)
+        return report.epoch < 3
+
+    job = TrialJob(5, "5_0", "sobol", PARAMS, 8, 0, report_epochs=(1, 3))
+    result = run_trial(job, load_problem("cnn"), load_digits(0), config(4.0), decide)
+    assert result.status == "stopped" and result.epochs_trained == 3, result.reason
+    assert [r.epoch for r in reports] == [1, 3]  # only after its report epochs
+    # the last report's costs are those of the network pruned at epoch 3, which the stopped
+    # trial deploys as it is (no fine-tuning changes its structure)
+    for name in ("model_size", "working_memory", "latency"):
+        assert reports[-1].metrics[name] == result.metrics[name]
+    assert result.extras["flops"] < result.extras["flops_before"]
