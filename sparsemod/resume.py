@@ -13,8 +13,8 @@ Ax's experiment.json is the reference: it is saved after every trial, holds each
 trial's status and its four metrics, and only trails trials.csv by the last trial when a kill
 falls between the two writes (:meth:`sparsemod.search.Search._reconcile` tells Ax that one).
 A row of trials.csv is *sound* when its index is an Ax trial, its arm and parameters are that
-trial's, its status is completed or failed, and (for a trial Ax finished) its status and
-metrics are Ax's.  Then, per Ax trial:
+trial's, its status is completed, failed or stopped (early-stopped in Ax), and (for a trial
+Ax finished) its status and metrics are Ax's.  Then, per Ax trial:
 
 - finished in Ax, no sound row (a line cut in half, a file cut short): the row is re-told
   from Ax (parameters, phase, parent, metrics, status, reason), the measured extras read
@@ -38,7 +38,7 @@ from sparsemod.config import OBJECTIVES, ConfigError, Settings
 from sparsemod.problem import Problem
 from sparsemod.results import EXTRA_COLUMNS, ResultsDamagedError, ResultsFolder
 
-FINISHED = ("completed", "failed")
+FINISHED = ("completed", "failed", "stopped")
 AX_DIGITS = 5e-11  # Ax keeps a metric to 10 decimals: half a unit of the last one
 PROPERTY = "sparsemod_settings"  # the key in the Ax experiment's properties
 DEFINING = {"TRAIN": ("objectives", "constraints", "seed", "r1", "epochs1", "epochs2", "epochs3",
@@ -101,10 +101,9 @@ def repair_rows(results: ResultsFolder, client: Client) -> list[str]:
                                       "experiment.json: the files are from different searches")
         if _agrees(row, trial, metrics):
             sound[index] = row
-        elif not (trial.status.is_completed or trial.status.is_failed):
+        elif not _finished_in_ax(trial):
             dropped.append(index)  # unfinished in Ax: it runs again
-    restored = [index for index, trial in trials.items()
-                if (trial.status.is_completed or trial.status.is_failed) and index not in sound]
+    restored = [index for index, trial in trials.items() if _finished_in_ax(trial) and index not in sound]
     for index in restored:
         sound[index] = _row_from_ax(results, trials[index], metrics)
     for index, row in sound.items():
@@ -147,16 +146,21 @@ def _same_value(a, b, abs_tol: float = 0.0) -> bool:
     return str(a) == str(b)
 
 
+def _finished_in_ax(trial) -> bool:
+    return trial.status.is_completed or trial.status.is_failed or trial.status.is_early_stopped
+
+
 def _agrees(row: dict, trial, metrics: dict[tuple[int, str], float]) -> bool:
     """A sound row: finished, and (when Ax finished the trial) Ax's status and metrics."""
     status = row["status"]
     if status not in FINISHED:
         return False
-    if status == "completed" and not all(_finite(row.get(m)) for m in OBJECTIVES):
+    if status != "failed" and not all(_finite(row.get(m)) for m in OBJECTIVES):
         return False
-    if trial.status.is_completed:
-        return status == "completed" and all(
-            _same_value(row[m], metrics.get((trial.index, m)), AX_DIGITS) for m in OBJECTIVES)
+    for ax_status, done in (("completed", trial.status.is_completed), ("stopped", trial.status.is_early_stopped)):
+        if done:
+            return status == ax_status and all(
+                _same_value(row[m], metrics.get((trial.index, m)), AX_DIGITS) for m in OBJECTIVES)
     if trial.status.is_failed:
         return status == "failed"
     return True  # recorded before Ax's file was saved: Search._reconcile tells Ax
@@ -172,6 +176,7 @@ def _finite(value) -> bool:
 def _row_from_ax(results: ResultsFolder, trial, metrics: dict[tuple[int, str], float]) -> dict:
     meta = trial.run_metadata
     completed = trial.status.is_completed
+    measured = completed or trial.status.is_early_stopped  # Ax holds the metrics of both
     saved = results.models / trial.arm.name / "metrics.json"
     extras = json.loads(saved.read_text()) if completed and saved.is_file() else {}
     # the saved model's metrics are the unrounded ones; else Ax's
@@ -180,11 +185,14 @@ def _row_from_ax(results: ResultsFolder, trial, metrics: dict[tuple[int, str], f
     row.update({
         "index": trial.index, "arm": trial.arm.name, "phase": meta.get("phase", ""),
         "parent": meta.get("parent"), "operators": " + ".join(meta.get("operators", ())) or None,
-        **trial.arm.parameters, **(values if completed else {}),
+        **trial.arm.parameters, **(values if measured else {}),
         **{k: extras[k] for k in EXTRA_COLUMNS if k in extras},
-        "feasible": all(c.satisfied(values[c.metric]) for c in results.constraints) if completed else None,
-        "status": "completed" if completed else "failed",
-        "reason": "" if completed else (trial.status_reason or "failed (reason not kept by Ax)"),
+        "feasible": all(c.satisfied(values[c.metric]) for c in results.constraints) if measured else None,
+        "status": "completed" if completed else "stopped" if measured else "failed",
+        "reason": "" if measured else (trial.status_reason or "failed (reason not kept by Ax)"),
+        # a stopped trial stopped at its last report (kept in Ax's run metadata)
+        "epochs_trained": max((r["epoch"] for r in meta.get("reports", [])), default=math.nan)
+        if trial.status.is_early_stopped else math.nan,
     })
     return row
 
