@@ -5,6 +5,7 @@ in the search's process, which knows every trial's reports."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 import tempfile
@@ -129,10 +130,8 @@ class WorkerExecutor:
     def close(self) -> None:
         self.queue.clear()
         if self.process is not None and self.process.is_alive():
-            try:
+            with contextlib.suppress(OSError):  # the worker is already gone
                 self.connection.send(None)
-            except OSError:
-                pass  # already gone
             self.process.join(timeout=10)
             if self.process.is_alive():
                 self.process.kill()
