@@ -2,8 +2,18 @@
 
 Training sends a :class:`~sparsemod.stopping.Report` after each epoch of
 ``job.report_epochs`` (the float model's validation error and the costs of the network as
-it would deploy now) and stops when the answer is False: the trial is then quantized and measured at that epoch
-and comes back *stopped*.
+it would deploy now) and stops when the answer is False: the trial comes back *stopped*
+with that report as its row (its error is the float model's validation error at that
+epoch; its costs are exact), and skips the calibrated int8 conversion and the measuring
+of a completed trial.
+
+Why a report's costs need no calibration: model size counts the deployed tensors'
+elements and their scales / zero points (one per tensor or per channel), working memory
+the activation buffers' elements at their dtypes, and the modelled latency FLOPs and
+those bytes (DESIGN.md).  All follow from the structure and the quantization scheme;
+calibration batches move only the values of the scales.  So the network is quantized with
+the example input as its one calibration batch (as the trace check does), and a network
+whose structure is fixed reuses the trace check's conversion.
 
 Any exception becomes a *failed* :class:`TrialResult` whose ``reason`` names the stage and
 the error, so a network that cannot run is recorded, never skipped and never fatal.
@@ -101,17 +111,18 @@ def trial_seed(seed: int, index: int) -> int:
 
 class EpochReporter:
     """After each of ``job.report_epochs``: the :class:`Report` of a model, handed to
-    ``decide`` (True: train on).
+    ``decide`` (True: train on); the last one sent is kept (a stopped trial's row).
 
-    Costs are those of the deployed network: quantized once when its structure is fixed,
-    and, with MorphNet, of the network pruned to its channels alive at that epoch."""
+    Costs are those of the deployed network (uncalibrated, see the module docstring):
+    with a fixed structure those of ``deployed``, the trace check's conversion, computed
+    once; with MorphNet, of the network pruned to its channels alive at that epoch."""
 
     def __init__(self, job: TrialJob, data: DataBundle, example: torch.Tensor,
-                 trial_config: TrialConfig, decide: Callable[[Report], bool]):
+                 trial_config: TrialConfig, decide: Callable[[Report], bool], deployed: nn.Module):
         self.job, self.data, self.example, self.trial_config = job, data, example, trial_config
-        self.decide = decide
-        self.calibration = _calibration_batches(data, job, trial_config.calibration_batches)
+        self.decide, self.deployed = decide, deployed
         self.fixed_costs: dict[str, float] | None = None
+        self.last: Report | None = None
 
     def __call__(self, model: nn.Module, epoch: int,
                  shrink: Callable[[nn.Module], nn.Module] | None = None) -> bool:
@@ -122,14 +133,16 @@ class EpochReporter:
         with torch.random.fork_rng(devices=[]):
             costs_now = self.fixed_costs
             if costs_now is None:
-                deployable = shrink(model) if shrink is not None else model
-                deployed = quantize(deployable, self.trial_config.quant_scheme, self.calibration, self.example)
-                costs_now = cost_metrics(deployable, deployed, self.example, self.trial_config.device)[0]
                 if shrink is None:
-                    self.fixed_costs = costs_now
+                    costs_now = self.fixed_costs = cost_metrics(model, self.deployed, self.example,
+                                                                self.trial_config.device)[0]
+                else:
+                    pruned = shrink(model)
+                    deployed = quantize(pruned, self.trial_config.quant_scheme, [self.example], self.example)
+                    costs_now = cost_metrics(pruned, deployed, self.example, self.trial_config.device)[0]
             error = 1.0 - accuracy(model, self.data.val, self.data.collate_fn)
-        return self.decide(Report(self.job.index, epoch, self.job.epochs, {"error": error, **costs_now},
-                                  self.job.bracket))
+        self.last = Report(self.job.index, epoch, self.job.epochs, {"error": error, **costs_now}, self.job.bracket)
+        return self.decide(self.last)
 
 
 def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: TrialConfig,
@@ -148,14 +161,15 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
         model = problem.build(dict(job.params), data.input_shape, data.num_classes)
         stage = "shape check"
         example = check_runs(model, data.input_shape)
-        check_quantizable(model, example, trial_config.quant_scheme)
+        checked = check_quantizable(model, example, trial_config.quant_scheme)
         if job.inherit is not None:
             stage = "inherit"
             parent, parent_widths = rebuild_parent(problem, data, job.inherit, example)
             inherit(parent, model, example, job.seed, parent_widths)
         stage = "train"
         train_start = time.perf_counter()
-        reporter = EpochReporter(job, data, example, trial_config, decide) if job.report_epochs and decide else None
+        reporter = (EpochReporter(job, data, example, trial_config, decide, checked)
+                    if job.report_epochs and decide else None)
         if trial_config.pruning is None:
             result.epochs_trained = train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn,
                                           on_epoch=(lambda epoch: reporter(model, epoch)) if reporter else None)
@@ -167,15 +181,19 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
             result.extras["flops_before"] = float(sum(before[0].values()))
             result.extras["parameters_before"] = float(before[1])
         result.train_seconds = time.perf_counter() - train_start
-        stage = "quantize"
-        calibration = _calibration_batches(data, job, trial_config.calibration_batches)
-        deployed = quantize(model, trial_config.quant_scheme, calibration, example)
-        stage = "measure"
-        metrics, extras = measure(model, deployed, example, data, trial_config)
-        result.metrics, result.extras = metrics, {**extras, **result.extras}
-        if result.epochs_trained < job.epochs:
-            result.status = "stopped"  # its weights are never saved: no stopped trial is on the front
+        if reporter is not None and reporter.last is not None and result.epochs_trained < job.epochs:
+            # its last report is its row; its weights are never saved: no stopped trial is on the front
+            result.metrics = dict(reporter.last.metrics)
+            result.extras = {"float_error": result.metrics["error"],
+                             "parameters": float(sum(p.numel() for p in model.parameters())), **result.extras}
+            result.status = "stopped"
         else:
+            stage = "quantize"
+            calibration = _calibration_batches(data, job, trial_config.calibration_batches)
+            deployed = quantize(model, trial_config.quant_scheme, calibration, example)
+            stage = "measure"
+            metrics, extras = measure(model, deployed, example, data, trial_config)
+            result.metrics, result.extras = metrics, {**extras, **result.extras}
             result.state_dict = {k: v.detach().clone() for k, v in model.state_dict().items()}
             result.status = "completed"
     except Exception as error:  # a trial's failure is data, not a crash of the search
@@ -245,11 +263,12 @@ def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
     return example
 
 
-def check_quantizable(model: nn.Module, example: torch.Tensor, scheme: str) -> None:
+def check_quantizable(model: nn.Module, example: torch.Tensor, scheme: str) -> nn.Module:
     """Trace and quantize the untrained network once, so that a network torch.fx cannot
-    trace (Python control flow on tensor values) fails before its training is paid for."""
+    trace (Python control flow on tensor values) fails before its training is paid for.
+    Returns the conversion (calibrated on ``example`` only: its costs are exact)."""
     try:
-        quantize(model, scheme, [example], example)
+        return quantize(model, scheme, [example], example)
     except Exception as error:  # fx raises TraceError, TypeError, ...: each names the cause
         raise RuntimeError(f"the network cannot be traced by torch.fx and quantized ({scheme}), "
                            "needed to deploy it; no Python control flow on tensor values: "

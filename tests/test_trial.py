@@ -163,3 +163,56 @@ def test_reporting_does_not_change_training(digits):
     assert plain.status == reported.status == "completed"
     assert plain.epochs_trained == reported.epochs_trained == 2
     assert plain.metrics == reported.metrics
+
+
+def counting(monkeypatch, name: str) -> list:
+    """Calls of ``sparsemod.trial.<name>``, counted."""
+    import sparsemod.trial as trial_module
+
+    calls, real = [], getattr(trial_module, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trial_module, name, wrapper)
+    return calls
+
+
+def test_a_stopped_trial_skips_the_int8_measurement_and_costs_what_a_completed_one_measures(digits, monkeypatch):
+    quantized, measured = counting(monkeypatch, "quantize"), counting(monkeypatch, "measure")
+    stopped = run_trial(TrialJob(5, "5_0", "sobol", PARAMS, 4, 0, report_epochs=(1, 2)), load_problem("cnn"),
+                        digits, trial_config("post"), lambda report: False)
+    assert stopped.status == "stopped" and stopped.epochs_trained == 1, stopped.reason
+    # the trace check's conversion is the only one: no calibrated int8 network, no measuring
+    assert (len(quantized), len(measured)) == (1, 0)
+    assert stopped.metrics["error"] == stopped.extras["float_error"] and "test_accuracy" not in stopped.extras
+    assert stopped.total_seconds >= stopped.train_seconds > 0
+    completed = run_trial(TrialJob(5, "5_0", "sobol", PARAMS, 1, 0), load_problem("cnn"), digits, trial_config("post"))
+    assert completed.status == "completed" and (len(quantized), len(measured)) == (3, 1)
+    for name in ("model_size", "working_memory", "latency"):
+        assert stopped.metrics[name] == completed.metrics[name], name
+
+
+def test_a_stopped_pruned_trial_costs_its_alive_structure_as_a_calibrated_int8_network(digits):
+    from sparsemod.config import MorphNetSettings
+    from sparsemod.costs import flops_per_layer, modeled_latency, trace_activations
+    from sparsemod.morphnet import apply_structure
+
+    params = dict(PARAMS, conv_type="standard", layers=2, filters=16, dropout=0.0)
+    # a high threshold: channels die within 2 epochs
+    config = TrialConfig("post", 4, Device(1e9, 1e8), 1, False, MorphNetSettings("gamma", "flops", 0.5, 10.0, 1, None))
+    stopped = run_trial(TrialJob(6, "6_0", "sobol", params, 6, 0, report_epochs=(2, 4)), load_problem("cnn"),
+                        digits, config, lambda report: False)
+    assert stopped.status == "stopped" and stopped.epochs_trained == 2, stopped.reason
+    # the same structure, quantized with calibration batches as a completed trial is
+    example = torch.zeros(1, 1, 8, 8)
+    model = apply_structure(load_problem("cnn").build(params, (1, 8, 8), 10), example, stopped.structure)
+    full = sum(p.numel() for p in load_problem("cnn").build(params, (1, 8, 8), 10).parameters())
+    assert stopped.extras["parameters"] == sum(p.numel() for p in model.parameters()) < full  # pruned
+    calibration = [x for x, _ in itertools.islice(loader(digits.train, 32, shuffle=True, seed=0), 4)]
+    deployed = quantize(model, "post", calibration, example)
+    assert stopped.metrics["model_size"] == model_size(deployed)
+    assert stopped.metrics["working_memory"] == working_memory(deployed, example)
+    assert stopped.metrics["latency"] == modeled_latency(Device(1e9, 1e8), flops_per_layer(model, example), deployed,
+                                                         trace_activations(deployed, example))
