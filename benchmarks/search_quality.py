@@ -11,9 +11,10 @@ same data (MNIST's 10k test file, seeded 8k / 1k / 1k split), same budget and ob
 - random: Ax Sobol only (r1 = budget);
 - Optuna: NSGA-II (population 10) driving the same trial function.
 
-The (method, seed) runs are independent: `--jobs` of them run side by side, one torch thread
-each (every trial uses one thread, as in `python main.py`'s default), so a 2-core machine
-does the full plan in under an hour.
+The (method, seed) runs are independent: `--jobs` of them run side by side, each in its own
+process with one torch thread and one BLAS / OpenMP thread (every trial trains on one thread
+in the run's worker process, as in `python main.py`'s default); `--jobs 9` runs the 9 runs of
+3 methods x 3 seeds at once on a machine with 16 cores or more.
 
 Prints, per method and seed, the hypervolume against one common reference point (every
 objective divided by its reference: error 1.0, model size 64 KiB, working memory 64 KiB;
@@ -26,11 +27,17 @@ measuring) plus the optimizer's own seconds (`optimizer` in time.txt) spread eve
 trials it generated (GP and morph; Sobol and Optuna's sampler cost ~0).  Per method, the
 median over seeds of (a) the CPU-seconds it needed to reach the final hypervolume of random
 search on the same seed (inf: never) and (b) its hypervolume at the CPU-seconds the cheapest
-run of that seed spent in all.  With `--out DIR`, every run's trials table (with its
-`cpu_seconds` column) is written to DIR/{method}_seed{seed}.csv.
+run of that seed spent in all.
+
+Every run's trials table (with its `cpu_seconds` and `run_wall_seconds` columns) is written to
+`--out` DIR/{method}_seed{seed}.csv as soon as that run finishes, and the final tables are
+computed from those files; `--from DIR` prints them for a folder of such files (a partial run,
+or one made on another machine) without running anything.
 
     python benchmarks/search_quality.py [--quick] [--trials 40] [--seeds 3] [--epochs 2] [--jobs 2]
                                         [--methods sparsemod sparsemod-es random optuna] [--out DIR]
+                                        [--rule moasha] [--grace 1] [--eta 3]
+    python benchmarks/search_quality.py --from DIR
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ import argparse
 import contextlib
 import io
 import multiprocessing
+import os
+import re
 import sys
 import tempfile
 import time
@@ -54,6 +63,7 @@ sys.path.insert(0, str(REPO))
 
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
+from sparsemod.results import atomic_write  # noqa: E402
 from sparsemod.hypervolume import hypervolume  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
 from sparsemod.space import Choice, Float, Int  # noqa: E402
@@ -70,10 +80,12 @@ from cnn import MORPHISMS, SPACE, build
 from sparsemod.data import load_mnist
 from torch.utils.data import Subset
 
+LIMIT = {limit}
+
 def load_data(dataset, data_dir, seed):
     data = load_mnist(data_dir, seed)
-    if {limit} is not None:
-        data.train = Subset(data.train, range({limit}))
+    if LIMIT is not None:
+        data.train = Subset(data.train, range(LIMIT))
     return data
 '''
 
@@ -212,8 +224,8 @@ def rounds(trials: int) -> tuple[int, int, int]:
     return sobol, gp, (trials - sobol - 2 * gp) // 2
 
 
-def run(method: str, seed: int, args) -> dict:
-    """One (method, seed) run in its own folder; its row of the table."""
+def run(method: str, seed: int, args) -> Path:
+    """One (method, seed) run in its own folder; its trials table, written to ``args.out``."""
     import torch
 
     torch.set_num_threads(1)  # Ax's GP fits too: the runs side by side share the cores
@@ -229,14 +241,31 @@ def run(method: str, seed: int, args) -> dict:
             trials = run_ax(folder, args, seed, "random", args.trials, 0)
         else:
             trials = run_optuna(folder, args, seed)
-    hv, best = score(trials)
     trials["cpu_seconds"] = cpu_seconds(trials)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        trials.to_csv(args.out / f"{method}_seed{seed}.csv", index=False)
+    trials["run_wall_seconds"] = time.perf_counter() - start
+    path = args.out / f"{method}_seed{seed}.csv"
+    atomic_write(path, lambda tmp: trials.to_csv(tmp, index=False))  # whole or absent for --from
+    return path
+
+
+def read_tables(folder: Path) -> dict[tuple[str, int], pd.DataFrame]:
+    """The runs' trials tables in ``folder``, by (method, seed)."""
+    tables = {}
+    for path in sorted(folder.glob("*_seed*.csv")):
+        match = re.fullmatch(r"(.+)_seed(\d+)\.csv", path.name)
+        if match:
+            tables[(match[1], int(match[2]))] = pd.read_csv(path)
+    return tables
+
+
+def run_row(method: str, seed: int, trials: pd.DataFrame) -> dict:
+    """A run's row of the table, from its trials table."""
+    hv, best = score(trials)
     return {"method": method, "seed": seed, "trials": len(trials), "hypervolume": hv,
-            "best_acc_in_budget": best, "seconds": time.perf_counter() - start,
-            "cpu_seconds": float(trials["cpu_seconds"].iloc[-1]), "table": trials}
+            "best_acc_in_budget": best, "seconds": float(trials["run_wall_seconds"].iloc[0]) if "run_wall_seconds" in trials else np.nan,
+            "cpu_seconds": float(trials["cpu_seconds"].iloc[-1]),
+            "stopped": int((trials["status"] == "stopped").sum()),
+            "epochs": float(trials["epochs_trained"].sum()) if "epochs_trained" in trials else np.nan}
 
 
 def main() -> None:
@@ -253,27 +282,52 @@ def main() -> None:
                         help="sparsemod-es: early_stopping")
     parser.add_argument("--grace", type=int, default=1, help="sparsemod-es: grace_epochs")
     parser.add_argument("--eta", type=int, default=3, help="sparsemod-es: reduction_factor")
-    parser.add_argument("--out", type=Path, default=None, help="folder for every run's trials table")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for every run's trials table (default: a new temporary folder)")
+    parser.add_argument("--from", dest="source", type=Path, default=None,
+                        help="print the tables of the trials tables in this folder; run nothing")
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
     args = parser.parse_args()
+    if args.source is not None:
+        tables = read_tables(args.source)
+        if not tables:
+            parser.error(f"--from: no {{method}}_seed{{seed}}.csv file in {args.source}")
+        summarize(tables)
+        return
     if args.quick:
         args.trials, args.seeds, args.epochs, args.limit = 12, 1, 1, 2000
+    args.out = args.out or Path(tempfile.mkdtemp(prefix="search_quality_"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    # Spawned runs (and their trial workers) inherit these: one BLAS / OpenMP thread each,
+    # so that side-by-side runs do not spin threads on each other's cores.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
     sobol, gp, morph = rounds(args.trials)
     print(f"{args.trials} trials x {args.seeds} seeds, {args.epochs} epochs, "
           f"{args.limit or 8000} MNIST training images, {args.jobs} runs at a time; sparsemod = "
-          f"{sobol} Sobol + {gp} GP + {morph} morphism rounds of 2", flush=True)
+          f"{sobol} Sobol + {gp} GP + {morph} morphism rounds of 2; sparsemod-es: {args.rule}, "
+          f"grace {args.grace}, eta {args.eta}; trials tables in {args.out}", flush=True)
     start = time.perf_counter()
-    table = []
     runs = [(method, seed) for seed in range(args.seeds) for method in args.methods]
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for future in as_completed([pool.submit(run, method, seed, args) for method, seed in runs]):
-            row = future.result()
-            table.append(row)
-            print(f"seed {row['seed']} {row['method']:9s} HV {row['hypervolume']:.4f}  best accuracy "
-                  f"in budget {100 * row['best_acc_in_budget']:.2f}%  ({row['trials']} trials, "
+        futures = {pool.submit(run, method, seed, args): (method, seed) for method, seed in runs}
+        for future in as_completed(futures):
+            method, seed = futures[future]
+            try:
+                row = run_row(method, seed, pd.read_csv(future.result()))
+            except Exception as error:  # one broken run must not lose the others' tables
+                print(f"seed {seed} {method}: FAILED {type(error).__name__}: {error}", flush=True)
+                continue
+            print(f"seed {seed} {method:12s} HV {row['hypervolume']:.4f}  best accuracy in budget "
+                  f"{100 * row['best_acc_in_budget']:.2f}%  ({row['trials']} trials, {row['stopped']} stopped, "
                   f"{row['seconds']:.0f} s)", flush=True)
-    tables = {(row["method"], row["seed"]): row.pop("table") for row in table}
-    frame = pd.DataFrame(table)
+    summarize(read_tables(args.out))
+    print(f"wall time {time.perf_counter() - start:.0f} s")
+
+
+def summarize(tables: dict[tuple[str, int], pd.DataFrame]) -> None:
+    """The tables of the runs' trials tables: hypervolume, accuracy in budget, compute axis."""
+    frame = pd.DataFrame([run_row(method, seed, trials) for (method, seed), trials in sorted(tables.items())])
     print("\nhypervolume per seed (reference point " f"{REFERENCE.tolist()}):")
     print(frame.pivot(index="seed", columns="method", values="hypervolume").to_string(float_format=lambda v: f"{v:.4f}"))
     print("\nbest accuracy within working memory <= 2 KB and model size <= 2.8 KB per seed:")
@@ -286,7 +340,6 @@ def main() -> None:
         if {"sparsemod", other} <= set(means.index):
             print(f"HV ratio sparsemod / {label} = {means.loc['sparsemod', 'hypervolume'] / means.loc[other, 'hypervolume']:.3f}")
     print_compute(frame, tables)
-    print(f"wall time {time.perf_counter() - start:.0f} s")
 
 
 def print_compute(frame: pd.DataFrame, tables: dict) -> None:
@@ -296,9 +349,10 @@ def print_compute(frame: pd.DataFrame, tables: dict) -> None:
     for seed, runs in frame.groupby("seed"):
         budget = runs["cpu_seconds"].min()
         target = runs.set_index("method")["hypervolume"].get("random")
-        for method in runs["method"]:
-            trials = tables[(method, seed)]
-            rows.append({"method": method, "seed": seed, "cpu_seconds": trials["cpu_seconds"].iloc[-1],
+        for run_ in runs.to_dict("records"):
+            trials = tables[(run_["method"], seed)]
+            rows.append({**{key: run_[key] for key in ("method", "seed", "trials", "stopped", "epochs")},
+                         "cpu_seconds": trials["cpu_seconds"].iloc[-1],
                          "to_reach_random": seconds_to_reach(trials, target) if target is not None else np.nan,
                          "equal_budget": budget, "hv_at_equal_budget": hypervolume_within(trials, budget)})
     compute = pd.DataFrame(rows)
