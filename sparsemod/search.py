@@ -12,7 +12,7 @@ reason) and recorded in the results folder before the next one is asked for.
 
 With ``early_stopping``, every trial reports after each epoch that is one of its rungs (the
 others would cost a validation pass for no decision) and the stopping rule
-(:mod:`sparsemod.stopping`) may stop it; a stopped trial is measured at that epoch, its
+(:mod:`sparsemod.stopping`) may stop it; a stopped trial's row is its last report, its
 metrics are attached to Ax without a progression (so the GP fits them like a completed
 trial's: Ax fits the non-progression data of ``EARLY_STOPPED`` trials) and it is marked
 early-stopped.  Each trial's reports are kept in its Ax run metadata, so a resumed search
