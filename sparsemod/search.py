@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from ax.api.client import Client
+from ax.utils.common.random import with_rng_seed
 
 from sparsemod.config import OBJECTIVES, TrainSettings
 from sparsemod.executors import Executor
@@ -333,7 +334,11 @@ class Search:
             return {}
         unscored = None
         try:
-            values = score(self.client, candidates)
+            # The acquisition function's MC samples come from the process's global torch
+            # generator: seed it as Ax seeds its own asks, so that the children picked depend
+            # on the search's seed only, not on what the process ran before.
+            with with_rng_seed(trial_seed(self.settings.seed, len(seen))):
+                values = score(self.client, candidates)
         except Exception as error:  # e.g. no completed trial to fit the GP to: draw order
             unscored = f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
             tqdm.write(f"warning: morph candidates not scored ({unscored}); taking them in the order drawn")

@@ -86,3 +86,30 @@ def load_data(dataset, data_dir, seed):
     assert main(["--config", str(config)]) == 0
     assert "stopping the morph phase early: no new child" in capsys.readouterr().out
     assert "stopped early: no new child" in (tmp_path / "results" / "run" / "time.txt").read_text()
+
+
+def test_children_scores_depend_on_the_seed_not_on_the_process_history(tmp_path, monkeypatch):
+    """The acquisition function's MC samples come from torch's global generator; two searches
+    with one seed, run after different draws from it (as a process running several searches
+    has), score the same children the same."""
+    import torch
+
+    from sparsemod.morphisms import round as morph_round
+
+    scores = []
+
+    def recording(client, candidates):
+        values = morph_round.score(client, candidates)
+        scores[-1].append(values)
+        return values
+
+    monkeypatch.setattr("sparsemod.search.score", recording)
+    for history in (1, 2):
+        torch.manual_seed(history)
+        scores.append([])
+        folder = tmp_path / str(history)
+        folder.mkdir()
+        config = write_config(folder, train={"r1": "3", "r2": "0", "r3": "1", "batch_size": "1",
+                                             "morphisms": "true", "epochs1": "1", "epochs3": "1"})
+        assert main(["--config", str(config)]) == 0
+    assert scores[0] and scores[0] == scores[1]
