@@ -335,8 +335,8 @@ class Search:
         unscored = None
         try:
             # The acquisition function's MC samples come from the process's global torch
-            # generator: seed it as Ax seeds its own asks, so that the children picked depend
-            # on the search's seed only, not on what the process ran before.
+            # generator (seeded at random at start-up): seed it as Ax seeds its own asks, so
+            # that the children picked depend on the search's seed only.
             with with_rng_seed(trial_seed(self.settings.seed, len(seen))):
                 values = score(self.client, candidates)
         except Exception as error:  # e.g. no completed trial to fit the GP to: draw order

@@ -89,9 +89,9 @@ def load_data(dataset, data_dir, seed):
 
 
 def test_children_scores_depend_on_the_seed_not_on_the_process_history(tmp_path, monkeypatch):
-    """The acquisition function's MC samples come from torch's global generator; two searches
-    with one seed, run after different draws from it (as a process running several searches
-    has), score the same children the same."""
+    """The acquisition function's MC samples come from torch's global generator (seeded at
+    random when a process starts); two searches with one seed, started from different states
+    of it, score the same children the same."""
     import torch
 
     from sparsemod.morphisms import round as morph_round
