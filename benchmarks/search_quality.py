@@ -7,7 +7,8 @@ same data (MNIST's 10k test file, seeded 8k / 1k / 1k split), same budget and ob
 - sparsemod: Sobol, then GP rounds (qLogNEHVI), then network-morphism rounds — the loop of
   `python main.py` (a quarter of the budget Sobol, the rest split between GP and morphisms);
 - sparsemod-es: the same loop with early stopping (`early_stopping = --rule`, `--grace`,
-  `--eta`): trials that MO-ASHA stops count as trials of the budget;
+  `--eta`): trials that MO-ASHA stops count as trials of the budget; one run per rule given,
+  labelled sparsemod-es-{rule} (sparsemod-es-moasha, sparsemod-es-moasha_front);
 - random: Ax Sobol only (r1 = budget);
 - Optuna: NSGA-II (population 10) driving the same trial function.
 
@@ -36,7 +37,7 @@ or one made on another machine) without running anything.
 
     python benchmarks/search_quality.py [--quick] [--trials 40] [--seeds 3] [--epochs 2] [--jobs 2]
                                         [--methods sparsemod sparsemod-es random optuna] [--out DIR]
-                                        [--rule moasha] [--grace 1] [--eta 3]
+                                        [--rule moasha [moasha_front]] [--grace 1] [--eta 3]
     python benchmarks/search_quality.py --from DIR
 """
 
@@ -72,6 +73,7 @@ from sparsemod.trial import TrialConfig, TrialJob, run_trial, trial_seed  # noqa
 OBJECTIVES = ["error", "model_size", "working_memory"]
 REFERENCE = np.array([1.0, 64 * 1024, 64 * 1024])
 BUDGET_MEMORY, BUDGET_SIZE = 2048, 2867
+ES = "sparsemod-es-"  # + the rule
 
 EXAMPLE = '''
 import sys
@@ -91,8 +93,9 @@ def load_data(dataset, data_dir, seed):
 
 
 def write_setup(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int = 0,
-                early_stopping: bool = False) -> Path:
-    """The example file and a config.ini for one run (``r3`` > 0: with morphism rounds)."""
+                rule: str = "none") -> Path:
+    """The example file and a config.ini for one run (``r3`` > 0: with morphism rounds;
+    ``rule``: its early_stopping)."""
     example = folder / "mnist_cnn.py"
     example.write_text(EXAMPLE.format(examples=str(REPO / "examples"), limit=args.limit))
     config = folder / f"{name}.ini"
@@ -119,7 +122,7 @@ seed = {seed}
 name = {name}
 root = {folder}
 debug = false
-early_stopping = {args.rule if early_stopping else "none"}
+early_stopping = {rule}
 grace_epochs = {args.grace}
 reduction_factor = {args.eta}
 [TEST]
@@ -136,9 +139,9 @@ objectives = 3
 
 
 def run_ax(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int = 0,
-           early_stopping: bool = False) -> pd.DataFrame:
+           rule: str = "none") -> pd.DataFrame:
     """A sparsemod run; its trials table, with each trial's share of the optimizer's time."""
-    config = write_setup(folder, args, seed, name, r1, r2, r3, early_stopping)
+    config = write_setup(folder, args, seed, name, r1, r2, r3, rule)
     with contextlib.redirect_stdout(io.StringIO()):
         assert sparsemod_main(["--config", str(config)]) == 0
     trials = pd.read_csv(folder / name / "trials.csv")
@@ -235,8 +238,8 @@ def run(method: str, seed: int, args) -> Path:
         folder = Path(tmp)
         if method == "sparsemod":
             trials = run_ax(folder, args, seed, "sparsemod", *rounds(args.trials))
-        elif method == "sparsemod-es":
-            trials = run_ax(folder, args, seed, "sparsemod-es", *rounds(args.trials), early_stopping=True)
+        elif method.startswith(ES):
+            trials = run_ax(folder, args, seed, method, *rounds(args.trials), rule=method.removeprefix(ES))
         elif method == "random":
             trials = run_ax(folder, args, seed, "random", args.trials, 0)
         else:
@@ -278,8 +281,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side (one thread each)")
     parser.add_argument("--methods", nargs="+", default=["sparsemod", "sparsemod-es", "random", "optuna"],
                         choices=["sparsemod", "sparsemod-es", "random", "optuna"], help="the methods to run")
-    parser.add_argument("--rule", default="moasha", choices=["moasha", "moasha_front"],
-                        help="sparsemod-es: early_stopping")
+    parser.add_argument("--rule", nargs="+", default=["moasha"], choices=["moasha", "moasha_front"],
+                        help="sparsemod-es: early_stopping (one run per rule and seed)")
     parser.add_argument("--grace", type=int, default=1, help="sparsemod-es: grace_epochs")
     parser.add_argument("--eta", type=int, default=3, help="sparsemod-es: reduction_factor")
     parser.add_argument("--out", type=Path, default=None,
@@ -305,10 +308,12 @@ def main() -> None:
     sobol, gp, morph = rounds(args.trials)
     print(f"{args.trials} trials x {args.seeds} seeds, {args.epochs} epochs, "
           f"{args.limit or 8000} MNIST training images, {args.jobs} runs at a time; sparsemod = "
-          f"{sobol} Sobol + {gp} GP + {morph} morphism rounds of 2; sparsemod-es: {args.rule}, "
+          f"{sobol} Sobol + {gp} GP + {morph} morphism rounds of 2; sparsemod-es: {' '.join(args.rule)}, "
           f"grace {args.grace}, eta {args.eta}; trials tables in {args.out}", flush=True)
     start = time.perf_counter()
-    runs = [(method, seed) for seed in range(args.seeds) for method in args.methods]
+    methods = [label for method in args.methods
+               for label in ([ES + rule for rule in args.rule] if method == "sparsemod-es" else [method])]
+    runs = [(method, seed) for seed in range(args.seeds) for method in methods]
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(run, method, seed, args): (method, seed) for method, seed in runs}
         for future in as_completed(futures):
@@ -318,7 +323,7 @@ def main() -> None:
             except Exception as error:  # one broken run must not lose the others' tables
                 print(f"seed {seed} {method}: FAILED {type(error).__name__}: {error}", flush=True)
                 continue
-            print(f"seed {seed} {method:12s} HV {row['hypervolume']:.4f}  best accuracy in budget "
+            print(f"seed {seed} {method:26s} HV {row['hypervolume']:.4f}  best accuracy in budget "
                   f"{100 * row['best_acc_in_budget']:.2f}%  ({row['trials']} trials, {row['stopped']} stopped, "
                   f"{row['seconds']:.0f} s)", flush=True)
     summarize(read_tables(args.out))
