@@ -264,8 +264,9 @@ def read_tables(folder: Path) -> dict[tuple[str, int], pd.DataFrame]:
 def run_row(method: str, seed: int, trials: pd.DataFrame) -> dict:
     """A run's row of the table, from its trials table."""
     hv, best = score(trials)
+    wall = float(trials["run_wall_seconds"].iloc[0]) if "run_wall_seconds" in trials else np.nan
     return {"method": method, "seed": seed, "trials": len(trials), "hypervolume": hv,
-            "best_acc_in_budget": best, "seconds": float(trials["run_wall_seconds"].iloc[0]) if "run_wall_seconds" in trials else np.nan,
+            "best_acc_in_budget": best, "seconds": wall,
             "cpu_seconds": float(trials["cpu_seconds"].iloc[-1]),
             "stopped": int((trials["status"] == "stopped").sum()),
             "epochs": float(trials["epochs_trained"].sum()) if "epochs_trained" in trials else np.nan}
