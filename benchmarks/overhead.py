@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sparsemod.config import load_config  # noqa: E402
+from sparsemod.generation import optimize_on_one_thread  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
 from sparsemod.search import make_client, quiet_ax  # noqa: E402
 
@@ -136,7 +137,7 @@ def main() -> None:
     parser.add_argument("--objectives", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--repeats", type=int, default=1, help="seeds per cell (median)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    optimize_on_one_thread()  # as the search's process does
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
     quiet_ax(False)

@@ -229,9 +229,9 @@ def rounds(trials: int) -> tuple[int, int, int]:
 
 def run(method: str, seed: int, args) -> Path:
     """One (method, seed) run in its own folder; its trials table, written to ``args.out``."""
-    import torch
+    from sparsemod.generation import optimize_on_one_thread
 
-    torch.set_num_threads(1)  # Ax's GP fits too: the runs side by side share the cores
+    optimize_on_one_thread()  # Ax's GP fits too: the runs side by side share the cores
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -121,18 +121,17 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
            resume: bool) -> int:
     import warnings
 
-    import torch
-
     from sparsemod.executors import ProblemSource, RayExecutor, WorkerExecutor
     from sparsemod.resume import check_settings, record_settings, repair_rows
+    from sparsemod.generation import optimize_on_one_thread
     from sparsemod.search import Search, make_client, quiet_ax
     from sparsemod.snapshot import load_client
 
     train = settings.search
     quiet_ax(train.debug)
     # The optimizer's matrices are small, and a trial trains on the other core (or on Ray):
-    # one thread each, not two threads fighting a trial for the same cores.
-    torch.set_num_threads(1)
+    # one thread each, not threads fighting a trial for the same cores.
+    optimize_on_one_thread()
     if not train.debug:
         warnings.filterwarnings("ignore")  # library deprecation chatter; debug shows it
     if train.morphisms and train.r3 > 0 and not problem.morphisms:

@@ -113,6 +113,7 @@ class Search:
         self.prefetch = Prefetch()
         self.held: list[TrialJob] = []  # generated in the background for the next phase
         self.unsaved = False  # the client holds news experiment.json does not
+        self.report_due = False  # a trial finished since pareto.png and report.html were drawn
         self.stopping = (MOASHA(settings.grace_epochs, settings.reduction_factor, settings.objective_names,
                                 keep_front=settings.early_stopping == "moasha_front")
                          if settings.early_stopping != "none" else None)
@@ -137,6 +138,7 @@ class Search:
             self._join_prefetch(progress)
             self._abandon(list(self.held))
             self._flush_experiment()
+            self._flush_report()
             self.prefetch.close()
             progress.close()
             self.executor.close()
@@ -179,6 +181,7 @@ class Search:
                 break  # stopped early, nothing running
             self._flush_experiment()  # once per trial, and before the background ask uses Ax
             self._start_prefetch(phase if self._asked(phase) < phase.trials else upcoming)
+            self._flush_report()  # while the next trial trains and the next ask runs
             result = self.executor.wait(self._judge)
             self._join_prefetch(progress)
             self._finish(result, progress)
@@ -408,8 +411,7 @@ class Search:
         self._tell(result.job.index, result.status, result.metrics, result.reason)
         on_front = self.results.record(result, self._parents_in_use())
         self._save_experiment()
-        table = self.results.table()
-        write_report(self.results.folder, table, self.results.pareto(table), self.settings.objective_names)
+        self.report_due = True
         progress.trial_finished(result, on_front)
 
     def _keep_reports(self, index: int) -> None:
@@ -443,6 +445,15 @@ class Search:
         if self.unsaved:
             save_client(self.client, self.results.folder / "experiment.json")
             self.unsaved = False
+
+    def _flush_report(self) -> None:
+        """pareto.png and report.html (~0.3 s) are drawn after the next trial is submitted, not
+        between two trials: the worker trains meanwhile.  trials.csv and pareto.csv, which
+        resume reads, are written as each trial finishes."""
+        if self.report_due:
+            table = self.results.table()
+            write_report(self.results.folder, table, self.results.pareto(table), self.settings.objective_names)
+            self.report_due = False
 
     def _write_times(self, state: str) -> None:
         total = self.earlier_total + time.perf_counter() - self.start

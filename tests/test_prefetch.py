@@ -61,3 +61,28 @@ def test_a_search_with_background_asks_reproduces_with_its_seed(observed_asks, t
     again = run_search(tmp_path, "again")
     columns = ["index", "phase", *PARAMETERS, "status", "error", "model_size", "working_memory"]
     pd.testing.assert_frame_equal(first[columns], again[columns])
+
+
+def test_the_report_is_drawn_while_the_next_trial_trains(tmp_path, monkeypatch):
+    """pareto.png and report.html cost ~0.3 s a trial: drawn after the next trial is submitted,
+    so the worker trains meanwhile.  At each drawing but the search's last, more trials have
+    been submitted than the report's table holds."""
+    from sparsemod import executors, search
+
+    submitted, drawn = [], []
+    real_submit, real_report = executors.WorkerExecutor.submit, search.write_report
+
+    def submit(self, job):
+        submitted.append(job.index)
+        return real_submit(self, job)
+
+    def report(folder, trials, pareto, objectives):
+        drawn.append((len(submitted), len(trials)))
+        return real_report(folder, trials, pareto, objectives)
+
+    monkeypatch.setattr(executors.WorkerExecutor, "submit", submit)
+    monkeypatch.setattr(search, "write_report", report)
+    trials = run_search(tmp_path, "report")
+    assert len(drawn) >= len(trials) - 1  # about one drawing per trial
+    assert all(sent > rows for sent, rows in drawn[:-1]), drawn
+    assert drawn[-1] == (len(trials), len(trials))  # the last one has every trial
