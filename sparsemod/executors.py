@@ -85,6 +85,9 @@ class WorkerExecutor:
         self.source, self.trial_config, self.max_failures = source, trial_config, max_failures
         self.context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         self.queue: deque[TrialJob] = deque()
+        self.running: TrialJob | None = None  # the job handed to the worker, until its result
+        self.sent = False  # ``running`` reached the worker (a dead one is sent it again)
+        self.started = 0.0
         self.process: BaseProcess | None = None
         self.connection: Connection | None = None
         self._start()  # now: its imports overlap with the search's first ask
@@ -99,40 +102,64 @@ class WorkerExecutor:
 
     def submit(self, job: TrialJob) -> None:
         self.queue.append(job)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand the worker the next queued job as soon as it is free: at ``submit``, and in
+        ``wait`` as soon as a result arrives, so the worker trains while the search's process
+        records that result, saves experiment.json and draws the report (~0.5 s a trial)."""
+        if self.running is not None or not self.queue:
+            return
+        self.running, self.sent, self.started = self.queue.popleft(), False, time.perf_counter()
+        with contextlib.suppress(EOFError, OSError):  # a dead worker: ``wait`` starts a new one
+            self._send(self.running)
+
+    def _send(self, job: TrialJob) -> None:
+        if self.process is None or not self.process.is_alive():
+            self._start()
+        self.connection.send(job)
+        self.sent = True
 
     def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult:
-        """The next job's result (``judge`` answers its epoch reports: go on?); a job whose
+        """The running job's result (``judge`` answers its epoch reports: go on?); a job whose
         worker died is run again in a new worker, up to ``max_failures`` times (as Ray
         retries a task), then recorded failed."""
-        job = self.queue.popleft()
-        start = time.perf_counter()
+        self._dispatch()
+        job = self.running
         for attempt in range(1, self.max_failures + 2):
-            if self.process is None or not self.process.is_alive():
-                self._start()
             try:
-                self.connection.send(job)
+                if not self.sent:
+                    self._send(job)
                 while isinstance(message := self.connection.recv(), Report):
                     self.connection.send(judge(message) if judge is not None else True)
+                self.running = None
+                self._dispatch()
                 return message
             except (EOFError, OSError):  # the worker died during the trial
                 self.process.join(timeout=10)
                 code = self.process.exitcode
-                self.process = None
+                self.process, self.sent = None, False
+        self.running = None
+        self._dispatch()
         died = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
-        return TrialResult(job, "failed", total_seconds=time.perf_counter() - start,
+        return TrialResult(job, "failed", total_seconds=time.perf_counter() - self.started,
                            reason=f"worker: the trial's process died {attempt} times ({died}); not run "
                                   f"again ([RAY] max_failures = {self.max_failures})")
 
     @property
     def pending(self) -> int:
-        return len(self.queue)
+        return len(self.queue) + (self.running is not None)
 
     def close(self) -> None:
+        """Stop the worker: at once if it is still running a job nobody will wait for (a search
+        cut short), else after it has read the end of the protocol."""
         self.queue.clear()
+        busy, self.running = self.running is not None, None
         if self.process is not None and self.process.is_alive():
-            with contextlib.suppress(OSError):  # the worker is already gone
-                self.connection.send(None)
-            self.process.join(timeout=10)
+            if not busy:
+                with contextlib.suppress(OSError):  # the worker is already gone
+                    self.connection.send(None)
+                self.process.join(timeout=10)
             if self.process.is_alive():
                 self.process.kill()
         self.process = None

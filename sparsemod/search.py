@@ -48,6 +48,7 @@ from sparsemod.space import Float, to_ax
 from sparsemod.stopping import MOASHA, Report
 from sparsemod.trial import Inheritance, TrialJob, TrialResult, trial_seed
 
+REPORT_SECONDS = 10.0  # pareto.png and report.html are redrawn at most this often, and at the end
 
 @dataclass(frozen=True)
 class Phase:
@@ -114,6 +115,7 @@ class Search:
         self.held: list[TrialJob] = []  # generated in the background for the next phase
         self.unsaved = False  # the client holds news experiment.json does not
         self.report_due = False  # a trial finished since pareto.png and report.html were drawn
+        self.report_drawn = -REPORT_SECONDS  # when they were last drawn
         self.stopping = (MOASHA(settings.grace_epochs, settings.reduction_factor, settings.objective_names,
                                 keep_front=settings.early_stopping == "moasha_front")
                          if settings.early_stopping != "none" else None)
@@ -138,7 +140,7 @@ class Search:
             self._join_prefetch(progress)
             self._abandon(list(self.held))
             self._flush_experiment()
-            self._flush_report()
+            self._flush_report(final=True)
             self.prefetch.close()
             progress.close()
             self.executor.close()
@@ -446,14 +448,16 @@ class Search:
             save_client(self.client, self.results.folder / "experiment.json")
             self.unsaved = False
 
-    def _flush_report(self) -> None:
-        """pareto.png and report.html (~0.3 s) are drawn after the next trial is submitted, not
-        between two trials: the worker trains meanwhile.  trials.csv and pareto.csv, which
-        resume reads, are written as each trial finishes."""
-        if self.report_due:
+    def _flush_report(self, final: bool = False) -> None:
+        """pareto.png and report.html (~0.5 s to draw, on the core where the optimizer runs)
+        are drawn after the next trial is submitted, at most every ``REPORT_SECONDS``, and
+        once at the end: pictures for a person, who reads them no faster.  trials.csv and
+        pareto.csv, which resume reads, are written as each trial finishes."""
+        now = time.perf_counter()
+        if self.report_due and (final or now - self.report_drawn >= REPORT_SECONDS):
             table = self.results.table()
             write_report(self.results.folder, table, self.results.pareto(table), self.settings.objective_names)
-            self.report_due = False
+            self.report_due, self.report_drawn = False, now
 
     def _write_times(self, state: str) -> None:
         total = self.earlier_total + time.perf_counter() - self.start

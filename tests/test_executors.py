@@ -119,3 +119,30 @@ def test_ray_trials_report_epochs_and_the_driver_stops_them(tmp_path):
     assert set(pd.read_csv(results / "pareto.csv")["arm"]).isdisjoint(stopped["arm"])
     experiment = load_client(results / "experiment.json")._experiment
     assert {i for i, t in experiment.trials.items() if t.status.is_early_stopped} == set(stopped["index"])
+
+
+def test_the_worker_starts_a_job_at_submit_and_the_next_one_as_a_result_arrives(tmp_path):
+    """The worker must not idle while the search's process records a result, saves
+    experiment.json and draws the report: a submitted job is handed over at once, and a
+    queued one as soon as the previous result is received.  Seen on the pipe: the worker's
+    result is there before anyone waits for it."""
+    from sparsemod.costs import Device
+    from sparsemod.executors import ProblemSource, WorkerExecutor
+    from sparsemod.trial import TrialConfig, TrialJob
+
+    (tmp_path / "crashy.py").write_text(EXAMPLE)
+    source = ProblemSource(tmp_path / "crashy.py", False, "digits", None, 0)
+    executor = WorkerExecutor(source, TrialConfig("post", 2, Device(1e9), 1, False))
+    try:
+        jobs = [TrialJob(k, f"{k}_0", "sobol", {"depth": 1, "width": 3 + k}, 1, k) for k in range(2)]
+        executor.submit(jobs[0])
+        assert executor.connection.poll(120), "the first job never started before wait()"
+        executor.submit(jobs[1])
+        first = executor.wait()
+        assert (first.job.index, first.status) == (0, "completed")
+        assert executor.pending == 1
+        assert executor.connection.poll(120), "the queued job did not start when the first result came"
+        second = executor.wait()
+        assert (second.job.index, second.status, executor.pending) == (1, "completed", 0)
+    finally:
+        executor.close()

@@ -63,10 +63,8 @@ def test_a_search_with_background_asks_reproduces_with_its_seed(observed_asks, t
     pd.testing.assert_frame_equal(first[columns], again[columns])
 
 
-def test_the_report_is_drawn_while_the_next_trial_trains(tmp_path, monkeypatch):
-    """pareto.png and report.html cost ~0.3 s a trial: drawn after the next trial is submitted,
-    so the worker trains meanwhile.  At each drawing but the search's last, more trials have
-    been submitted than the report's table holds."""
+def record_drawings(monkeypatch) -> tuple[list, list]:
+    """(indices submitted, (submitted so far, rows in the table) at each drawing of the report)."""
     from sparsemod import executors, search
 
     submitted, drawn = [], []
@@ -82,7 +80,29 @@ def test_the_report_is_drawn_while_the_next_trial_trains(tmp_path, monkeypatch):
 
     monkeypatch.setattr(executors.WorkerExecutor, "submit", submit)
     monkeypatch.setattr(search, "write_report", report)
+    return submitted, drawn
+
+
+def test_the_report_is_drawn_while_the_next_trial_trains(tmp_path, monkeypatch):
+    """pareto.png and report.html cost ~0.5 s a trial: drawn after the next trial is submitted,
+    so the worker trains meanwhile.  At each drawing but the search's last, more trials have
+    been submitted than the report's table holds."""
+    from sparsemod import search
+
+    monkeypatch.setattr(search, "REPORT_SECONDS", 0.0)  # every trial's report
+    _, drawn = record_drawings(monkeypatch)
     trials = run_search(tmp_path, "report")
     assert len(drawn) >= len(trials) - 1  # about one drawing per trial
     assert all(sent > rows for sent, rows in drawn[:-1]), drawn
     assert drawn[-1] == (len(trials), len(trials))  # the last one has every trial
+
+
+def test_the_report_is_redrawn_at_most_every_report_seconds_and_at_the_end(tmp_path, monkeypatch):
+    from sparsemod import search
+
+    monkeypatch.setattr(search, "REPORT_SECONDS", 3600.0)
+    _, drawn = record_drawings(monkeypatch)
+    trials = run_search(tmp_path, "report")
+    # the first finished trial's, then none for an hour, then the search's end
+    assert [rows for _, rows in drawn] == [1, len(trials)]
+    assert (tmp_path / "results" / "report" / "report.html").exists()
