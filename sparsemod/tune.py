@@ -44,6 +44,7 @@ from typing import Any, Callable
 
 import ray
 import torch
+from ray import cloudpickle
 from ray import tune
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
@@ -195,12 +196,23 @@ class TrialEvents(DriverBound, tune.Callback):
         self.executor.trial_ended(trial.trial_id, trial.last_result, trial.checkpoint)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
-        if self.executor is None:
-            return
-        error = trial.get_pickled_error()
-        text = (f"{type(error).__name__}: {str(error).strip()}" if error is not None
-                else str(trial.get_error() or "unknown error").strip())
-        self.executor.trial_failed(trial.trial_id, text.splitlines()[0] if text else "")
+        if self.executor is not None:
+            self.executor.trial_failed(trial.trial_id, failure(trial))
+
+
+def failure(trial) -> str:
+    """The last error of a trial Tune gave up on, in one line: from the files Tune has just
+    written to the driver's copy of the trial folder (its storage copy is synced later)."""
+    pickled, text = trial.pickled_error_file, trial.error_file
+    if pickled and os.path.isfile(pickled):
+        with open(pickled, "rb") as handle:
+            error = cloudpickle.load(handle)
+        lines = str(error).strip().splitlines()
+        return f"{type(error).__name__}: {lines[0] if lines else ''}"
+    if text and os.path.isfile(text):  # "Failure # n (occurred at ...)" then the error, per failure
+        last = Path(text).read_text().strip().split("Failure # ")[-1].splitlines()
+        return last[1] if len(last) > 1 else "unknown error"
+    return "unknown error"
 
 
 class Closed(DriverBound, Stopper):
