@@ -294,6 +294,8 @@ class TuneExecutor:
             trainable,
             tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(AxLoopSearcher(self), settings.max_concurrent),
                                         scheduler=RuleScheduler(self.decide), num_samples=-1,
+                                        # a trial's process, with torch imported, runs the next one
+                                        reuse_actors=True,
                                         trial_name_creator=trial_name, trial_dirname_creator=trial_name),
             run_config=tune.RunConfig(
                 name=experiment, storage_path=storage, stop=Closed(self.closed), verbose=2 if debug else 0,
