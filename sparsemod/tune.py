@@ -136,6 +136,7 @@ def tune_trial(config: dict, example: ExampleSource, data: DataBundle, trial_con
     with tempfile.TemporaryDirectory() as folder:
         torch.save(result, Path(folder) / RESULT_FILE)
         tune.report({"index": job.index, "final": True, "status": result.status, "epoch": result.epochs_trained,
+                     "parent": job.inherit.arm if job.inherit is not None else "",  # weights it started from
                      "train_seconds": result.train_seconds, **numbers},
                     checkpoint=tune.Checkpoint.from_directory(folder))
 

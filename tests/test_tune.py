@@ -160,6 +160,12 @@ def test_a_killed_driver_leaves_no_ray_daemons_and_resumes_with_nothing_lost(tmp
     assert kept["error"].to_numpy() == pytest.approx(before["error"].to_numpy())
     experiment = load_client(results / "experiment.json")._experiment
     assert all(not t.status.is_running for t in experiment.trials.values())
+    # the morph children started from their parents' weights, sent from the driver's models/
+    children = after[after["phase"] == "morph"]
+    resumed_run = max(p for p in (results / "tune").iterdir())
+    for row in children.itertuples():
+        final = pd.read_csv(resumed_run / f"trial_{row.index}" / "progress.csv").iloc[-1]
+        assert final["parent"] == row.parent and row.status == "completed"
     assert len(list((results / "tune").iterdir())) == 2  # a new Tune experiment for the resumed run
 
 
