@@ -132,12 +132,11 @@ def tune_trial(config: dict, example: ExampleSource, data: DataBundle, trial_con
 
     result = run_trial(job, problem, data, trial_config, decide)
     result.job = replace(job, inherit=None)  # the driver has the parent's weights
-    numbers = {name: value for name, value in {**result.metrics, **result.extras}.items()}
     with tempfile.TemporaryDirectory() as folder:
         torch.save(result, Path(folder) / RESULT_FILE)
         tune.report({"index": job.index, "final": True, "status": result.status, "epoch": result.epochs_trained,
                      "parent": job.inherit.arm if job.inherit is not None else "",  # weights it started from
-                     "train_seconds": result.train_seconds, **numbers},
+                     "train_seconds": result.train_seconds, **result.metrics, **result.extras},
                     checkpoint=tune.Checkpoint.from_directory(folder))
 
 
