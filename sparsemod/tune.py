@@ -50,7 +50,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.stopper import Stopper
 
-from sparsemod.config import OBJECTIVES, RaySettings
+from sparsemod.config import OBJECTIVES, ConfigError, RaySettings
 from sparsemod.data import DataBundle
 from sparsemod.problem import Problem, load_problem
 from sparsemod.stopping import Report
@@ -273,6 +273,8 @@ class TuneExecutor:
             ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
                      log_to_driver=debug, configure_logging=debug, logging_level=logging.INFO
                      if debug else logging.ERROR)
+            if address is None:
+                self._check_resources(settings)
         self.capacity = settings.max_concurrent
         self.storage, self.experiment = storage, experiment
         self.board = ray.remote(num_cpus=0)(JobBoard).remote()
@@ -303,6 +305,17 @@ class TuneExecutor:
                 callbacks=[TrialEvents(self), *logger_callbacks(settings.callbacks, experiment, storage)]))
         self.thread = threading.Thread(target=self._fit, name="sparsemod-tune", daemon=True)
         self.thread.start()  # now: Tune starts while the search asks for its first trials
+
+    def _check_resources(self, settings: RaySettings) -> None:
+        """On this machine's runtime, a trial asking for more than there is would wait
+        forever (Tune only warns): refuse it now, naming the key."""
+        have = ray.cluster_resources()
+        for key, resource in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")):
+            wanted, total = getattr(settings, key), have.get(resource, 0.0)
+            if wanted > total:
+                ray.shutdown()
+                raise ConfigError(f"[RAY] {key}: expected at most the {total:g} {resource}s of this machine's "
+                                  f"Ray runtime (address = local), got {wanted:g}")
 
     @property
     def path(self) -> str:

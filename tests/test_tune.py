@@ -178,3 +178,12 @@ def test_the_example_reaches_a_worker_without_the_drivers_file(tmp_path):
     other = ExampleSource(tmp_path / "gone" / "mine.py", text + "# another search's\n", False).materialize()
     assert elsewhere.read_text() == text and other.read_text() == text + "# another search's\n"
     assert elsewhere.parent != other.parent and elsewhere.name == "mine.py"
+
+
+def test_a_trial_asking_for_more_than_the_local_runtime_has_is_refused(tmp_path, capsys):
+    config = write_config(tmp_path)
+    config.write_text(config.read_text() + RAY + "gpus_per_trial = 1\n")
+    assert main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == ("error: [RAY] gpus_per_trial: expected at most the 0 GPUs of this "
+                                            "machine's Ray runtime (address = local), got 1")
