@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -147,6 +148,7 @@ def test_a_killed_driver_leaves_no_ray_daemons_and_resumes_with_nothing_lost(tmp
             break
         time.sleep(0.5)
     assert ray_daemons(temp_dir) == []
+    shutil.rmtree(temp_dir, ignore_errors=True)  # the killed session's logs
     printed = search.stdout.read()  # Ray's start-up and Tune's tables are hidden without debug
     assert not any(notice in printed for notice in ("Started a local Ray instance", "(raylet)",
                                                     "View detailed results", "Trial status")), printed
