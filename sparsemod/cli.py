@@ -121,7 +121,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
            resume: bool) -> int:
     import warnings
 
-    from sparsemod.executors import ProblemSource, RayExecutor, WorkerExecutor
+    from sparsemod.executors import ProblemSource, WorkerExecutor
     from sparsemod.resume import check_settings, record_settings, repair_rows
     from sparsemod.generation import optimize_on_one_thread
     from sparsemod.search import Search, make_client, quiet_ax
@@ -146,11 +146,16 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
         client = make_client(train, problem)
         record_settings(client, settings, problem)
     if settings.ray.enabled:
-        executor = RayExecutor(problem, data, trial_config(settings), settings.ray)
+        from sparsemod.tune import TuneExecutor, experiment_name
+
+        storage = settings.ray.storage_path or str(results.folder / "tune")
+        executor = TuneExecutor(problem, data, trial_config(settings), settings.ray, storage,
+                                experiment_name(train.name), train.splitter, train.debug)
+        where = f"Ray Tune ({settings.ray.address}, {executor.capacity} at once; Tune's experiment in {executor.path})"
     else:
         source = ProblemSource(problem.source, train.splitter, train.dataset, train.data_dir, train.seed)
         executor = WorkerExecutor(source, trial_config(settings), settings.ray.max_failures)
-    where = f"Ray ({settings.ray.address}, {executor.capacity} at once)" if settings.ray.enabled else "worker process"
+        where = "worker process"
     morphs = f" + {train.r3}x{train.batch_size} morph" if train.morphisms and train.r3 and problem.morphisms else ""
     print(f"sparsemod: {'resuming ' if resume else ''}{train.r1} Sobol + {train.r2}x{train.batch_size} "
           f"GP{morphs} trials of {problem.source.name} on {train.dataset} ({where}); objectives "

@@ -14,6 +14,7 @@ a bad file before torch, Ax or Ray are loaded.
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,30 @@ def _ray_address() -> tuple[Callable[[str], str], str]:
             return text
         raise ValueError
 
-    return parse, "empty (in-process), local, auto, host:port or ray://host:port"
+    return parse, "empty (the worker process), local, auto, host:port or ray://host:port"
+
+
+def _storage_path() -> tuple[Callable[[str], str], str]:
+    def parse(text: str) -> str:
+        if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://\S*", text) and not text.startswith("file://"):
+            return text  # a URI (s3://, gs://, ...): Tune opens it with pyarrow
+        return text.removeprefix("file://")
+
+    return parse, "empty ({root}/{name}/tune), a folder or a URI such as s3://bucket/path"
+
+
+# The Tune logger callbacks [RAY] callbacks names, with the package each needs.
+TUNE_CALLBACKS = {"mlflow": "mlflow", "wandb": "wandb"}
+
+
+def _callbacks() -> tuple[Callable[[str], tuple[str, ...]], str]:
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(filter(None, (n.strip() for n in text.split(",")))))
+        if any(name not in TUNE_CALLBACKS for name in names):
+            raise ValueError
+        return names
+
+    return parse, "empty or comma-separated names among " + "|".join(TUNE_CALLBACKS)
 
 
 def _non_negative_real() -> tuple[Callable[[str], float], str]:
@@ -227,6 +251,8 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("cpus_per_trial", _positive_real(), "1"),
         _key("gpus_per_trial", _non_negative_real(), "0"),
         _key("max_failures", _integer(0), "1"),
+        _key("storage_path", _storage_path(), ""),
+        _key("callbacks", _callbacks(), ""),
     ),
     "MORPHNET": (
         _key("algorithm", _choice("gamma", "group_lasso", "gates"), "gamma"),
@@ -318,11 +344,13 @@ class TestSettings:
 class RaySettings:
     """The optional [RAY] section: where trials run."""
 
-    address: str  # "": in this process; local: a local Ray runtime; auto / host:port: a cluster
+    address: str  # "": the worker process; local: a local Ray runtime; auto / host:port: a cluster
     max_concurrent: int
     cpus_per_trial: float
     gpus_per_trial: float
     max_failures: int  # retries of a trial whose worker died
+    storage_path: str = ""  # Tune's experiments: a folder or a URI; "": {root}/{name}/tune
+    callbacks: tuple[str, ...] = ()  # Tune logger callbacks beside TensorBoard: mlflow, wandb
 
     @property
     def enabled(self) -> bool:
@@ -435,6 +463,13 @@ def load_config(path: str | Path) -> Settings:
             raise ConfigError(f"{path} [TEST] expand_budget: expected a number when expand_target "
                               f"is set and empty otherwise, got {test['expand_budget']!r} with "
                               f"expand_target {test['expand_target']!r}")
+    ray = values["RAY"]
+    if ray["storage_path"] and "://" not in ray["storage_path"]:
+        ray["storage_path"] = str(resolve(ray["storage_path"]))
+    for name in ray["callbacks"]:
+        if importlib.util.find_spec(TUNE_CALLBACKS[name]) is None:  # finds, does not import
+            raise ConfigError(f"{path} [RAY] callbacks: {name} needs the {TUNE_CALLBACKS[name]} package, "
+                              f"which is not installed (pip install {TUNE_CALLBACKS[name]}), got {name!r}")
     morphnet = values["MORPHNET"]
     morphnet["log_dir"] = resolve(morphnet["log_dir"]) if morphnet["log_dir"] else None
     return Settings(
@@ -442,7 +477,7 @@ def load_config(path: str | Path) -> Settings:
         train=values["DEFAULT"]["train"],
         search=TrainSettings(**train),
         test=TestSettings(**test) if test is not None else None,
-        ray=RaySettings(**values["RAY"]),
+        ray=RaySettings(**ray),
         morphnet=MorphNetSettings(**morphnet),
     )
 

@@ -1,23 +1,24 @@
 """Where trials run.  An executor takes jobs with ``submit`` and hands back finished
 results, one per ``wait``, in the order they finish.  While it waits, a trial's epoch
 reports (``job.report_epochs``) go to ``judge``, which the search passes in: the stopping rule runs
-in the search's process, which knows every trial's reports."""
+in the search's process, which knows every trial's reports.
+
+:class:`WorkerExecutor` (the default, no Ray needed) runs them in one worker process;
+:class:`sparsemod.tune.TuneExecutor` on Ray Tune (``[RAY] address`` set)."""
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
 import signal
-import tempfile
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Callable, Protocol
 
-from sparsemod.config import RaySettings
 from sparsemod.data import DataBundle
 from sparsemod.problem import Problem, load_problem
 from sparsemod.stopping import Report
@@ -164,132 +165,3 @@ class WorkerExecutor:
                 self.process.kill()
         self.process = None
 
-
-POLL_SECONDS = 0.05  # how often a Ray trial and the driver look for each other's messages
-
-
-class Mailbox:
-    """A Ray actor between running trials and the driver: epoch reports in, the driver's
-    decisions (train on?) out; the stopping rule itself stays in the driver."""
-
-    def __init__(self) -> None:
-        self.reports: list[Report] = []
-        self.decisions: dict[tuple[int, int], bool] = {}
-
-    def post(self, report: Report) -> None:
-        self.reports.append(report)
-
-    def collect(self) -> list[Report]:
-        reports, self.reports = self.reports, []
-        return reports
-
-    def answer(self, trial: int, epoch: int, go_on: bool) -> None:
-        self.decisions[(trial, epoch)] = go_on
-
-    def decision(self, trial: int, epoch: int) -> bool | None:
-        return self.decisions.pop((trial, epoch), None)
-
-
-def _ask_driver(mailbox) -> Callable[[Report], bool]:
-    """In a Ray trial: post each report, wait for the driver's decision."""
-    import ray
-
-    def decide(report: Report) -> bool:
-        ray.get(mailbox.post.remote(report))
-        while (go_on := ray.get(mailbox.decision.remote(report.trial, report.epoch))) is None:
-            time.sleep(POLL_SECONDS)
-        return go_on
-
-    return decide
-
-
-def _trial_on_worker(job: TrialJob, example: Path, source: str, data: DataBundle,
-                     trial_config: TrialConfig, mailbox=None) -> TrialResult:
-    """A Ray task: load the example (from its path, or from its text on a remote node)."""
-    if not example.is_file() or example.read_text() != source:
-        example = Path(tempfile.gettempdir()) / "sparsemod_examples" / example.name
-        example.parent.mkdir(exist_ok=True)
-        example.write_text(source)
-    decide = _ask_driver(mailbox) if mailbox is not None else None
-    return run_trial(job, load_problem(example), data, trial_config, decide)
-
-
-class RayExecutor:
-    """Runs trials as Ray tasks, at most ``max_concurrent`` at once.
-
-    Ray core tasks rather than a Tune ``Tuner``: the ask/tell loop, its phases and the
-    per-trial records stay in the driver (Tune's ``AxSearch`` is single-objective and breaks
-    with Ax >= 1.0), while Ray gives resources per trial, the object store for the data
-    (sent once, not pickled into every trial) and retries of trials whose worker died.
-    Epoch reports travel through a :class:`Mailbox` actor; ``wait`` judges them in the
-    driver as they come, from every running trial.
-    """
-
-    def __init__(self, problem: Problem, data: DataBundle, trial_config: TrialConfig,
-                 settings: RaySettings):
-        import ray
-
-        self.ray = ray
-        self.started_here = not ray.is_initialized()
-        if self.started_here:
-            address = None if settings.address == "local" else settings.address
-            runtime_env = None if address is None else {"py_modules": [str(Path(__file__).parent)]}
-            ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)
-        self.capacity = settings.max_concurrent
-        self.example, self.source = problem.source, problem.source.read_text()
-        self.data = ray.put(data)
-        # Each trial uses its CPU share of torch threads.
-        self.trial_config = replace(trial_config, threads=max(1, int(settings.cpus_per_trial)))
-        self.task = ray.remote(_trial_on_worker).options(
-            num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial,
-            max_retries=settings.max_failures, retry_exceptions=False)
-        self.waiting: deque[TrialJob] = deque()
-        self.running: dict = {}  # object ref -> (job, perf_counter at launch)
-        self.mailbox = None  # started with the first job that reports its epochs
-
-    def submit(self, job: TrialJob) -> None:
-        self.waiting.append(job)
-        self._launch()
-
-    def _launch(self) -> None:
-        while self.waiting and len(self.running) < self.capacity:
-            job = self.waiting.popleft()
-            if job.report_epochs and self.mailbox is None:
-                self.mailbox = self.ray.remote(num_cpus=0)(Mailbox).remote()
-            ref = self.task.remote(job, self.example, self.source, self.data, self.trial_config,
-                                   self.mailbox if job.report_epochs else None)
-            self.running[ref] = (job, time.perf_counter())
-
-    def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult:
-        while True:
-            ready, _ = self.ray.wait(list(self.running), num_returns=1,
-                                     timeout=POLL_SECONDS if self.mailbox is not None else None)
-            if self.mailbox is not None:
-                for report in self.ray.get(self.mailbox.collect.remote()):
-                    go_on = judge(report) if judge is not None else True
-                    self.ray.get(self.mailbox.answer.remote(report.trial, report.epoch, go_on))
-            if ready:
-                break
-        job, launched = self.running.pop(ready[0])
-        try:
-            result = self.ray.get(ready[0])
-        except self.ray.exceptions.RayError as error:  # worker died, OOM-killed, ...
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            # no result came back: the trial's time is the task's, retries included
-            result = TrialResult(job, "failed", reason=f"worker: {type(error).__name__}: {first_line}"[:500],
-                                 total_seconds=time.perf_counter() - launched)
-        self._launch()
-        return result
-
-    @property
-    def pending(self) -> int:
-        return len(self.waiting) + len(self.running)
-
-    def close(self) -> None:
-        for ref in self.running:
-            self.ray.cancel(ref, force=True)
-        self.running.clear()
-        self.waiting.clear()
-        if self.started_here:
-            self.ray.shutdown()

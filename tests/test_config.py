@@ -95,7 +95,9 @@ def test_example_file_missing_pieces_are_named(config_file, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("section, key, value, fragment", [
-    ("RAY", "address", "somewhere", "[RAY] address: expected empty (in-process), local, auto, host:port"),
+    ("RAY", "address", "somewhere", "[RAY] address: expected empty (the worker process), local, auto, host:port"),
+    ("RAY", "callbacks", "mlflow, comet", "[RAY] callbacks: expected empty or comma-separated names among "
+                                          "mlflow|wandb, got 'mlflow, comet'"),
     ("RAY", "max_concurrent", "0", "[RAY] max_concurrent: expected an integer >= 1, got '0'"),
     ("RAY", "gpus_per_trial", "-1", "[RAY] gpus_per_trial: expected a number >= 0, got '-1'"),
     ("MORPHNET", "algorithm", "l0", "[MORPHNET] algorithm: expected one of gamma|group_lasso|gates, got 'l0'"),
@@ -115,6 +117,35 @@ def test_optional_sections_default_when_absent(config_file):
     assert settings.ray.address == "" and not settings.ray.enabled and settings.ray.max_failures == 1
     assert settings.morphnet.algorithm == "gamma" and settings.morphnet.target == "flops"
     assert settings.morphnet.log_dir is None
+
+
+def with_ray(config_file, **keys) -> Path:
+    path = config_file()
+    path.write_text(path.read_text() + "[RAY]\naddress = local\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
+    return path
+
+
+def test_storage_path_is_a_folder_relative_to_the_config_or_a_uri(config_file, tmp_path):
+    assert load_config(config_file()).ray.storage_path == ""
+    assert load_config(with_ray(config_file, storage_path="tune/runs")).ray.storage_path == str(tmp_path / "tune" / "runs")
+    assert load_config(with_ray(config_file, storage_path="/shared/tune")).ray.storage_path == "/shared/tune"
+    assert load_config(with_ray(config_file, storage_path="file:///shared/tune")).ray.storage_path == "/shared/tune"
+    assert load_config(with_ray(config_file, storage_path="s3://bucket/tune")).ray.storage_path == "s3://bucket/tune"
+
+
+@pytest.mark.parametrize("name", ["mlflow", "wandb"])
+def test_a_tune_callback_names_its_missing_package(config_file, monkeypatch, name):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    # as on a machine without the package (and, where it is installed, the key is accepted)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda module, *a: None if module == name else find_spec(module, *a))
+    with pytest.raises(ConfigError) as caught:
+        load_config(with_ray(config_file, callbacks=f"{name}, {name}"))
+    assert str(caught.value).endswith(f"[RAY] callbacks: {name} needs the {name} package, which is not "
+                                      f"installed (pip install {name}), got '{name}'")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda module, *a: object())
+    assert load_config(with_ray(config_file, callbacks=f"{name}, {name}")).ray.callbacks == (name,)
 
 
 def test_expand_target_and_budget_come_together(config_file):
@@ -180,6 +211,7 @@ BOUNDS = {
 NOT_NUMERIC = {("DEFAULT", "train"), *(("TRAIN", k) for k in (
     "name", "root", "debug", "quant_scheme", "morphisms", "pruning", "splitter", "example",
     "dataset", "data_dir", "device", "constraints", "early_stopping")), ("RAY", "address"),
+    ("RAY", "storage_path"), ("RAY", "callbacks"),
     ("MORPHNET", "algorithm"), ("MORPHNET", "target"), ("MORPHNET", "log_dir"),
     *(("TEST", k) for k in ("pruning", "splitter", "quant_scheme", "name", "root", "arm", "expand_target"))}
 

@@ -1,4 +1,4 @@
-"""Trials on a real local Ray runtime (2 CPUs)."""
+"""Trials in sparsemod's worker process (Ray Tune's are in tests/test_tune.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 
 from conftest import write_config
 from sparsemod.cli import main
-from sparsemod.snapshot import load_client
 
 # width 2: the builder raises (a Python error in the trial);
 # width >= 7: the worker process dies (as if OOM-killed), is retried, then recorded failed;
@@ -41,7 +40,7 @@ def load_data(dataset, data_dir, seed):
 
 
 def crashy_search(folder, ray: str = ""):
-    """The example's search (on Ray when ``ray`` holds a [RAY] section): trials.csv and the
+    """The example's search (on Ray Tune when ``ray`` holds a [RAY] section): trials.csv and the
     deaths logged, one line per attempt that died."""
     (folder / "crashy.py").write_text(EXAMPLE)
     config = write_config(folder, train={"example": str(folder / "crashy.py"), "r1": "8",
@@ -50,38 +49,6 @@ def crashy_search(folder, ray: str = ""):
     assert main(["--config", str(config)]) == 0
     deaths = (folder / "deaths.log").read_text().split("\n") if (folder / "deaths.log").exists() else []
     return pd.read_csv(folder / "results" / "run" / "trials.csv"), deaths
-
-
-@pytest.fixture(scope="module")
-def ray_search(tmp_path_factory):
-    return crashy_search(tmp_path_factory.mktemp("ray"), "[RAY]\naddress = local\nmax_concurrent = 2\n"
-                                                         "cpus_per_trial = 1\nmax_failures = 1\n")
-
-
-def test_ray_runs_every_planned_trial(ray_search):
-    ray_search = ray_search[0]
-    assert sorted(ray_search["index"]) == list(range(10))
-    assert (ray_search["status"] == "completed").sum() >= 4
-    assert list(ray_search["phase"]).count("gp") == 2
-
-
-def test_a_trial_that_raises_is_failed_with_its_reason(ray_search):
-    ray_search = ray_search[0]
-    raised = ray_search[ray_search["width"] == 2]
-    assert len(raised) >= 1
-    assert (raised["status"] == "failed").all()
-    assert raised["reason"].str.startswith("build: ValueError: width 2 is not allowed").all()
-
-
-def test_a_dead_worker_is_retried_then_failed_and_the_search_goes_on(ray_search):
-    trials, deaths = ray_search
-    crashed = trials[trials["width"] >= 7]
-    assert len(crashed) >= 1
-    assert (crashed["status"] == "failed").all()
-    assert crashed["reason"].str.contains("worker: ").all()
-    assert (crashed["total_seconds"] > 0).all()  # the time the task and its retries took
-    for (depth, width), group in crashed.groupby(["depth", "width"]):
-        assert deaths.count(f"{depth} {width}") == 2 * len(group)  # max_failures = 1: two attempts
 
 
 @pytest.fixture(scope="module")
@@ -103,22 +70,6 @@ def test_a_trial_that_kills_its_worker_is_retried_then_failed_and_the_search_goe
     # trials after a crash ran in a new worker
     after = worker_search[worker_search["index"] > crashed["index"].min()]
     assert (after["status"] == "completed").any()
-
-
-def test_ray_trials_report_epochs_and_the_driver_stops_them(tmp_path):
-    config = write_config(tmp_path, train={"r1": "6", "r2": "0", "epochs1": "3", "seed": "2",
-                                           "early_stopping": "moasha", "reduction_factor": "2"})
-    config.write_text(config.read_text() + "[RAY]\naddress = local\nmax_concurrent = 2\n")
-    assert main(["--config", str(config)]) == 0
-    results = tmp_path / "results" / "run"
-    table = pd.read_csv(results / "trials.csv")
-    stopped = table[table["status"] == "stopped"]
-    assert sorted(table["index"]) == list(range(6)) and len(stopped) >= 1
-    assert set(stopped["epochs_trained"]) <= {1, 2}
-    assert (table[table["status"] == "completed"]["epochs_trained"] == 3).all()
-    assert set(pd.read_csv(results / "pareto.csv")["arm"]).isdisjoint(stopped["arm"])
-    experiment = load_client(results / "experiment.json")._experiment
-    assert {i for i, t in experiment.trials.items() if t.status.is_early_stopped} == set(stopped["index"])
 
 
 def test_the_worker_starts_a_job_at_submit_and_the_next_one_as_a_result_arrives(tmp_path):

@@ -1,0 +1,191 @@
+"""Trials on Ray Tune, with a real local Ray runtime (this machine's 2 CPUs)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from ray import tune
+from ray.tune.schedulers import TrialScheduler
+
+from conftest import REPO, write_config
+from sparsemod.cli import main
+from sparsemod.snapshot import load_client
+from sparsemod.stopping import MOASHA
+from sparsemod.tune import RESULT_FILE, ExampleSource, RuleScheduler
+from test_executors import crashy_search
+
+RAY = "[RAY]\naddress = local\nmax_concurrent = 2\ncpus_per_trial = 1\nmax_failures = 1\n"
+
+
+def tune_experiment(results: Path) -> Path:
+    """The one Tune experiment of a search that ran once, in the default storage_path."""
+    [experiment] = [p for p in (results / "tune").iterdir() if p.is_dir()]
+    return experiment
+
+
+@pytest.fixture(scope="module")
+def tune_search(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tune")
+    trials, deaths = crashy_search(folder, RAY)
+    return trials, deaths, folder / "results" / "run"
+
+
+def test_every_planned_trial_runs_in_its_phase(tune_search):
+    trials, _, _ = tune_search
+    assert sorted(trials["index"]) == list(range(10))
+    assert (trials["status"] == "completed").sum() >= 4
+    assert sorted(trials["phase"]) == ["gp"] * 2 + ["sobol"] * 8
+
+
+def test_a_trial_that_raises_is_failed_with_its_reason(tune_search):
+    trials, _, _ = tune_search
+    raised = trials[trials["width"] == 2]
+    assert len(raised) >= 1 and (raised["status"] == "failed").all()
+    assert raised["reason"].str.startswith("build: ValueError: width 2 is not allowed").all()
+
+
+def test_a_killed_worker_is_retried_then_failed_with_rays_reason(tune_search):
+    trials, deaths, _ = tune_search
+    crashed = trials[trials["width"] >= 7]
+    assert len(crashed) >= 1 and (crashed["status"] == "failed").all()
+    assert (crashed["reason"] == "worker: ActorDiedError: The actor died unexpectedly before "
+                                 "finishing this task.").all()
+    assert (crashed["total_seconds"] > 0).all()  # the time its attempts took
+    for (depth, width), group in crashed.groupby(["depth", "width"]):
+        assert deaths.count(f"{depth} {width}") == 2 * len(group)  # max_failures = 1: two attempts
+
+
+def test_tunes_result_grid_holds_every_trial_and_its_model(tune_search):
+    trials, _, results = tune_search
+    experiment = tune_experiment(results)
+    assert tune.Tuner.can_restore(experiment)
+    grid = tune.Tuner.restore(str(experiment), trainable="tune_trial").get_results()
+    assert len(grid) == 10
+    by_index = {int(Path(result.path).name.removeprefix("trial_")): result for result in grid}
+    crashed = set(trials[trials["width"] >= 7]["index"])
+    assert {i for i, result in by_index.items() if result.error is not None} == crashed
+    for row in trials[trials["status"] == "completed"].itertuples():
+        result = by_index[row.index]
+        assert result.metrics["error"] == pytest.approx(row.error)
+        with result.checkpoint.as_directory() as folder:
+            saved = torch.load(Path(folder) / RESULT_FILE, weights_only=False)
+        assert saved.state_dict is not None and saved.metrics["model_size"] == pytest.approx(row.model_size)
+    # TensorBoard logs by default, in each trial's folder
+    assert all(list((experiment / f"trial_{i}").glob("events.out.tfevents.*")) for i in by_index)
+
+
+def test_the_stopping_rule_as_a_tune_scheduler():
+    """MO-ASHA with one objective, grace 1, η 2: the rung at epoch 1 keeps its best ⌈n/2⌉."""
+    scheduler = RuleScheduler(MOASHA(1, 2, ("error",)).on_report, ("error",))
+
+    def result(trial: int, epoch: int, error: float, final: bool = False) -> str:
+        return scheduler.on_trial_result(None, None, {"index": trial, "epoch": epoch, "max_epochs": 4,
+                                                      "bracket": "scratch", "error": error, "final": final})
+
+    assert result(0, 1, 0.5) == TrialScheduler.CONTINUE  # alone at the rung
+    assert result(1, 1, 0.7) == TrialScheduler.STOP  # keep 1 of 2: trial 0
+    assert result(2, 1, 0.1) == TrialScheduler.CONTINUE  # keep 2 of 3: trials 2, 0
+    assert result(3, 3, 0.9) == TrialScheduler.CONTINUE  # epoch 3 is no rung of 4 epochs
+    assert result(1, 4, 0.9, final=True) == TrialScheduler.CONTINUE  # a final result is not judged
+
+
+def test_trials_report_epochs_and_the_tune_scheduler_stops_them(tmp_path):
+    config = write_config(tmp_path, train={"r1": "6", "r2": "0", "epochs1": "3", "seed": "2",
+                                           "early_stopping": "moasha", "reduction_factor": "2"})
+    config.write_text(config.read_text() + RAY)
+    assert main(["--config", str(config)]) == 0
+    results = tmp_path / "results" / "run"
+    table = pd.read_csv(results / "trials.csv")
+    stopped = table[table["status"] == "stopped"]
+    assert sorted(table["index"]) == list(range(6)) and len(stopped) >= 1
+    assert set(stopped["epochs_trained"]) <= {1, 2}
+    assert (table[table["status"] == "completed"]["epochs_trained"] == 3).all()
+    assert set(pd.read_csv(results / "pareto.csv")["arm"]).isdisjoint(stopped["arm"])
+    experiment = load_client(results / "experiment.json")._experiment
+    assert {i for i, t in experiment.trials.items() if t.status.is_early_stopped} == set(stopped["index"])
+    # Tune stopped them: each stopped trial's last Tune result is its rung report
+    for row in stopped.itertuples():
+        progress = pd.read_csv(tune_experiment(results) / f"trial_{row.index}" / "progress.csv")
+        assert list(progress["epoch"])[-1] == row.epochs_trained and not progress["final"].iloc[-1]
+
+
+def ray_daemons(temp_dir: str) -> list[str]:
+    """Command lines of the processes of Ray sessions under ``temp_dir`` (gcs_server, raylet, ...)."""
+    listing = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in listing.splitlines() if temp_dir in line]
+
+
+def test_a_killed_driver_leaves_no_ray_daemons_and_resumes_with_nothing_lost(tmp_path):
+    config = write_config(tmp_path, train={"r1": "3", "r2": "1", "r3": "1", "morphisms": "true", "seed": "1"})
+    config.write_text(config.read_text() + RAY)
+    results = tmp_path / "results" / "run"
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a limit
+    search = subprocess.Popen([sys.executable, "main.py", "--config", str(config)], cwd=REPO,
+                              env={**os.environ, "RAY_TMPDIR": temp_dir}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and search.poll() is None:
+        if (results / "trials.csv").exists() and len(pd.read_csv(results / "trials.csv")) >= 2:
+            break
+        time.sleep(0.5)
+    assert search.poll() is None, search.stdout.read()
+    assert ray_daemons(temp_dir)  # the search's own Ray runtime runs
+    before = pd.read_csv(results / "trials.csv")
+    search.send_signal(signal.SIGKILL)
+    search.wait()
+    for _ in range(40):  # Ray's daemons share the driver's fate (they exit within seconds)
+        if not ray_daemons(temp_dir):
+            break
+        time.sleep(0.5)
+    assert ray_daemons(temp_dir) == []
+    shutil.rmtree(temp_dir, ignore_errors=True)  # the killed session's logs
+    printed = search.stdout.read()  # Ray's start-up and Tune's tables are hidden without debug
+    assert not any(notice in printed for notice in ("Started a local Ray instance", "(raylet)",
+                                                    "View detailed results", "Trial status")), printed
+
+    assert main(["--config", str(config), "--resume"]) == 0
+    after = pd.read_csv(results / "trials.csv")
+    assert sorted(after["index"]) == list(range(7))
+    assert list(after["phase"]).count("morph") == 2
+    kept = after.set_index("index").loc[before["index"]]
+    assert (kept["arm"].to_numpy() == before["arm"].to_numpy()).all()
+    assert kept["error"].to_numpy() == pytest.approx(before["error"].to_numpy())
+    experiment = load_client(results / "experiment.json")._experiment
+    assert all(not t.status.is_running for t in experiment.trials.values())
+    # the morph children started from their parents' weights, sent from the driver's models/
+    children = after[after["phase"] == "morph"]
+    resumed_run = max(p for p in (results / "tune").iterdir())
+    for row in children.itertuples():
+        final = pd.read_csv(resumed_run / f"trial_{row.index}" / "progress.csv").iloc[-1]
+        assert final["parent"] == row.parent and row.status == "completed"
+    assert len(list((results / "tune").iterdir())) == 2  # a new Tune experiment for the resumed run
+
+
+def test_the_example_reaches_a_worker_without_the_drivers_file(tmp_path):
+    text = "SPACE = []\n"
+    local = tmp_path / "mine.py"
+    local.write_text(text)
+    assert ExampleSource(local, text, False).materialize() == local
+    elsewhere = ExampleSource(tmp_path / "gone" / "mine.py", text, False).materialize()
+    other = ExampleSource(tmp_path / "gone" / "mine.py", text + "# another search's\n", False).materialize()
+    assert elsewhere.read_text() == text and other.read_text() == text + "# another search's\n"
+    assert elsewhere.parent != other.parent and elsewhere.name == "mine.py"
+
+
+def test_a_trial_asking_for_more_than_the_local_runtime_has_is_refused(tmp_path, capsys):
+    config = write_config(tmp_path)
+    config.write_text(config.read_text() + RAY + "gpus_per_trial = 1\n")
+    assert main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == ("error: [RAY] gpus_per_trial: expected at most the 0 GPUs of this "
+                                            "machine's Ray runtime (address = local), got 1")
