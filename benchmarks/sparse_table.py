@@ -27,7 +27,7 @@ Every reported network's measured int8 model size and working memory are printed
 asserted inside the budget.  Search minutes: wall minutes of the search alone (the
 runs go ``--jobs`` at a time, one torch thread each).
 
-    python benchmarks/sparse_table.py [--quick] [--seeds 3] [--trials 30] [--epochs 3]
+    python benchmarks/sparse_table.py [--quick] [--seeds 3] [--trials 30] [--epochs 8]
                                       [--test-epochs 30] [--shift 1] [--jobs 2]
 """
 
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="smoke test: 1 seed, the SpArSe budget, 6 trials of 1 epoch, 1 retraining epoch")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--trials", type=int, default=30, help="search trials per run")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per search trial")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs per search trial")
     parser.add_argument("--test-epochs", type=int, default=30, help="[TEST] retraining epochs (and the baseline's)")
     parser.add_argument("--shift", type=int, default=1, help="augment_shift: random shifts in pixels")
     parser.add_argument("--budgets", type=int, nargs="+", default=[2048, 1024],
