@@ -12,9 +12,9 @@ per budget and seed:
   (with size and memory as objectives too, the GP spends its trials on the smaller end of the
   front); the trials train with a cosine schedule on images shifted by up to ``--shift``
   pixels.  MorphNet pruning and early
-  stopping are off: the trials are a few epochs long (MO-ASHA's rungs would save little) and
-  the constraints already hold the networks at the budget (pruning would shrink them below
-  it).  Then the best feasible arm — the lowest validation error among completed trials
+  stopping are off: the constraints already hold the networks at the budget (pruning would
+  shrink them below it), and MO-ASHA's gain per CPU-second was seed-dependent in
+  docs/benchmarks.md's search-quality runs.  Then the best feasible arm — the lowest validation error among completed trials
   whose measured int8 model size and working memory are inside the budget — is retrained
   from scratch by the [TEST] mode (``python main.py test``) and measured on the 1k test part;
 - hand-designed: a few fixed tiny CNNs inside the same budget (LeNet-like, with a strided or
