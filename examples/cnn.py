@@ -4,6 +4,13 @@ Blocks of conv layers (standard or depthwise-separable, optionally with a 1x1 sk
 around the block), each block ending in a 2x downsampling (max / average pooling or a
 strided last conv), then fully connected layers.  ``MORPHISMS`` lists the moves the
 morphism rounds may make on these parameters.
+
+An optional ``stem`` parameter downsamples 2x before the first block's full-resolution
+activations exist: ``pool`` (2x2 average pooling of the input) or ``strided`` (the first
+conv has stride 2).  A chain's working memory is max over layers of (input + output) bytes
+(SpArSe), so on a 28x28 int8 input (784 B) a 2 KB budget leaves a first layer at full
+resolution at most one channel.
+``examples/mcu.py`` searches it, with ranges sized for microcontroller budgets.
 Data: scikit-learn's bundled ``digits`` (default, no files), ``mnist`` (IDX files),
 ``cifar10`` and ``cifar2`` (CIFAR-10 python pickles) from ``data_dir``.
 """
@@ -85,29 +92,36 @@ class Block(nn.Module):
         return out + self.skip(x) if self.skip is not None else out
 
 
+STEMS = ("none", "pool", "strided")
+
+
 def build(params: dict, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     channels, height, width = input_shape
     layers: list[nn.Module] = []
+    stem = params.get("stem", "none")  # absent from SPACE: no stem
+    if stem == "pool":
+        layers.append(nn.AvgPool2d(2))
+        height, width = height // 2, width // 2
     c_in = channels
     for block in range(params["blocks"]):
         c_out = max(1, round(params["filters"] * params["growth"] ** block))
-        body, block_in = [], c_in
+        body, block_in, block_stride = [], c_in, 1
         for layer in range(params["layers"]):
-            strided = params["downsample"] == "strided" and layer == params["layers"] - 1
-            body += conv_layer(c_in, c_out, params["kernel"], 2 if strided else 1,
+            stride = 2 if params["downsample"] == "strided" and layer == params["layers"] - 1 else 1
+            if stem == "strided" and block == 0 and layer == 0:
+                stride *= 2
+            body += conv_layer(c_in, c_out, params["kernel"], stride,
                                params["conv_type"] == "separable" and c_in > 1)
+            # an odd kernel with padding k // 2 and stride s: out = (in - 1) // s + 1 (rounds up)
+            height, width = (height - 1) // stride + 1, (width - 1) // stride + 1
+            block_stride *= stride
             c_in = c_out
-        stride = 2 if params["downsample"] == "strided" else 1
-        skip = (nn.Sequential(nn.Conv2d(block_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
-                if params.get("skip") else None)
+        skip = (nn.Sequential(nn.Conv2d(block_in, c_out, 1, stride=block_stride, bias=False),
+                              nn.BatchNorm2d(c_out)) if params.get("skip") else None)
         layers.append(Block(body, skip))
-        if params["downsample"] == "max":
-            layers.append(nn.MaxPool2d(2))
-        elif params["downsample"] == "avg":
-            layers.append(nn.AvgPool2d(2))
-        # a stride-2 conv with "same" padding rounds up; a 2x2 pooling rounds down
-        rounding = 1 if params["downsample"] == "strided" else 0
-        height, width = (height + rounding) // 2, (width + rounding) // 2
+        if params["downsample"] in ("max", "avg"):
+            layers.append(nn.MaxPool2d(2) if params["downsample"] == "max" else nn.AvgPool2d(2))
+            height, width = height // 2, width // 2  # a 2x2 pooling rounds down
     layers.append(nn.Flatten())
     features = c_in * height * width
     for _ in range(params["fc_layers"]):

@@ -114,7 +114,8 @@ def trial_config(settings: Settings) -> TrialConfig:
     train = settings.search
     device = resolve_device(train.device, train.flops, train.bandwidth)
     return TrialConfig(train.quant_scheme, train.calibration_batches, device, train.threads,
-                       train.debug, settings.morphnet if train.pruning else None, train.splitter)
+                       train.debug, settings.morphnet if train.pruning else None, train.splitter,
+                       train.schedule, train.augment_shift)
 
 
 def search(settings: Settings, problem: Problem, data: DataBundle, results: ResultsFolder,

@@ -27,7 +27,9 @@ OBJECTIVES = ("error", "model_size", "working_memory", "latency")
 DEVICE_NAMES = ("K80", "P4", "T4", "P100", "V100", "TPUv2", "cortex-m4", "cortex-m7")
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 # [TEST] keys that default to the [TRAIN] key of the same name
-TEST_FROM_TRAIN = ("name", "root", "pruning", "splitter", "quant_scheme", "objectives")
+TEST_FROM_TRAIN = ("name", "root", "pruning", "splitter", "quant_scheme", "objectives", "augment_shift")
+SCHEDULES = ("constant", "cosine")
+MAX_SHIFT = 8  # pixels: more moves a small image's content out of the frame
 
 
 class ConfigError(ValueError):
@@ -244,6 +246,8 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("early_stopping", _choice("none", "moasha", "moasha_front"), "none"),
         _key("grace_epochs", _integer(1), "1"),
         _key("reduction_factor", _integer(2), "3"),
+        _key("schedule", _choice(*SCHEDULES), "constant"),
+        _key("augment_shift", _integer(0, MAX_SHIFT), "0"),
     ),
     "RAY": (
         _key("address", _ray_address(), ""),
@@ -274,6 +278,8 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("expand_target", _optional_choice("flops", "size", "latency", "memory"), ""),
         _key("expand_budget", _optional_positive_real(), ""),
         _key("seed", _integer(0), "0"),
+        _key("schedule", _choice(*SCHEDULES), "cosine"),
+        _key("augment_shift", _integer(0, MAX_SHIFT), "0"),
     ),
 }
 
@@ -313,6 +319,8 @@ class TrainSettings:
     early_stopping: str = "none"  # none | moasha | moasha_front: stop trials epoch by epoch (sparsemod.stopping)
     grace_epochs: int = 1  # the first rung: no trial stops before it
     reduction_factor: int = 3  # η: rungs at grace·η^k; a rung keeps its best 1/η
+    schedule: str = "constant"  # a trial's learning rate: constant | cosine (annealed to 0 over its epochs)
+    augment_shift: int = 0  # training images moved by random whole pixels in [-s, s]² (0: off)
 
     @property
     def folder(self) -> Path:
@@ -338,6 +346,8 @@ class TestSettings:
     expand_target: str  # "" : no expansion; else the cost the expanded width must fit
     expand_budget: float | None
     seed: int
+    schedule: str = "cosine"  # constant | cosine (MorphNet's retraining advice)
+    augment_shift: int = 0  # defaults to [TRAIN] augment_shift
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ AX_DIGITS = 5e-11  # Ax keeps a metric to 10 decimals: half a unit of the last o
 PROPERTY = "sparsemod_settings"  # the key in the Ax experiment's properties
 DEFINING = {"TRAIN": ("objectives", "constraints", "seed", "r1", "epochs1", "epochs2", "epochs3",
                       "dataset", "quant_scheme", "calibration_batches", "device", "flops",
-                      "bandwidth", "pruning", "splitter"),
+                      "bandwidth", "pruning", "splitter", "schedule", "augment_shift"),
             "MORPHNET": ("algorithm", "target", "threshold", "strength", "finetune_epochs")}
 
 

@@ -3,7 +3,8 @@
 MorphNet's advice: the learned structure is kept, the weights are not — the arm is rebuilt
 (its parameters, shrunk to its ``structure.json`` when ``pruning = true``), optionally
 widened by one multiplier to the largest network under a budget (the expand step),
-trained from scratch with a cosine schedule, quantized, measured, and evaluated on the
+trained from scratch (by default with a cosine schedule; ``augment_shift``: on randomly
+shifted images), quantized, measured, and evaluated on the
 **test** split, which the search never saw.  Writes ``{root}/{name}/test/{arm}.json`` and the
 deployable TorchScript / ONNX files beside it.
 """
@@ -76,7 +77,8 @@ def retrain_arm(settings: Settings, problem: Problem, data: DataBundle, arm: str
         except ValueError as error:
             raise ConfigError(f"{settings.path} [TEST] expand_budget: {error}") from None
     start = time.perf_counter()
-    train(model, data.train, params, test.epochs, seed, data.collate_fn, schedule="cosine")
+    train(model, data.train, params, test.epochs, seed, data.collate_fn, schedule=test.schedule,
+          shift=test.augment_shift)
     train_seconds = time.perf_counter() - start
     calibration = [x for x, _ in loader(data.train, 64, shuffle=True, seed=seed,
                                          collate_fn=data.collate_fn)][:trial_config.calibration_batches]
@@ -86,7 +88,8 @@ def retrain_arm(settings: Settings, problem: Problem, data: DataBundle, arm: str
     files = export(deployed, example, model_dir.parent.parent / "test" / arm)
     report = {
         "arm": arm, "params": params, "pruned": test.pruning, "width_multiplier": multiplier,
-        "epochs": test.epochs, "quant_scheme": test.quant_scheme, "train_seconds": train_seconds,
+        "epochs": test.epochs, "schedule": test.schedule,
+        "augment_shift": test.augment_shift, "quant_scheme": test.quant_scheme, "train_seconds": train_seconds,
         "test_error": 1.0 - extras["test_accuracy"],
         "float_test_error": 1.0 - accuracy(model, data.test, data.collate_fn),
         "val_error": metrics["error"], **{k: v for k, v in metrics.items() if k != "error"}, **extras,

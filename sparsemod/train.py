@@ -22,14 +22,14 @@ def loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int =
 def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: int,
           collate_fn: Callable | None = None, penalty: Callable[[], torch.Tensor] | None = None,
           on_step: Callable[[float], None] | None = None, schedule: str = "constant",
-          on_epoch: Callable[[int], bool] | None = None) -> int:
-    """Adam on cross-entropy (+ ``penalty()``, e.g. MorphNet's regularizer) at a constant
-    learning rate; ``lr`` and ``batch_size`` come from the searched parameters when the
-    space has them.  ``on_step`` receives each step's penalty value.  ``schedule``:
-    ``constant`` (search trials; MorphNet's structure learning) or ``cosine`` (annealed to
-    0 over the run, for retraining a chosen arm from scratch).  ``on_epoch(epochs done)``
-    after each epoch: False stops training there (early stopping).  Returns the epochs
-    trained."""
+          on_epoch: Callable[[int], bool] | None = None, shift: int = 0) -> int:
+    """Adam on cross-entropy (+ ``penalty()``, e.g. MorphNet's regularizer); ``lr`` and
+    ``batch_size`` come from the searched parameters when the space has them.  ``on_step``
+    receives each step's penalty value.  ``schedule``: ``constant`` or ``cosine``, annealed
+    per step t of T = epochs · batches as lr_t = lr · (1 + cos(π t / T)) / 2.  ``shift`` > 0:
+    every training image is moved by a random (dy, dx) in [-shift, shift]² pixels (data
+    augmentation, :func:`random_shift`).  ``on_epoch(epochs done)`` after each epoch: False
+    stops training there (early stopping).  Returns the epochs trained."""
     torch.manual_seed(seed)
     batches = loader(dataset, int(params.get("batch_size", DEFAULT_BATCH_SIZE)), shuffle=True,
                      seed=seed, collate_fn=collate_fn)
@@ -40,6 +40,8 @@ def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: i
     model.train()
     for epoch in range(1, epochs + 1):
         for inputs, targets in batches:
+            if shift:
+                inputs = random_shift(inputs, shift)
             optimizer.zero_grad()
             loss = loss_fn(model(inputs), targets)
             if penalty is not None:
@@ -59,6 +61,19 @@ def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: i
         model.train()  # on_epoch may have evaluated the model
     model.eval()
     return epochs
+
+
+def random_shift(images: torch.Tensor, shift: int) -> torch.Tensor:
+    """Each image of an (N, C, H, W) batch translated by its own random (dy, dx), drawn
+    uniformly from [-shift, shift]² with torch's generator; the pixels shifted in repeat the
+    edge (the background), as in the usual pad-and-crop augmentation."""
+    if images.dim() != 4:
+        raise ValueError(f"shift augmentation needs image batches (N, C, H, W), got shape "
+                         f"{tuple(images.shape)}; set shift = 0 for this data")
+    n, _, height, width = images.shape
+    padded = nn.functional.pad(images, (shift, shift, shift, shift), mode="replicate")
+    offsets = torch.randint(0, 2 * shift + 1, (n, 2)).tolist()
+    return torch.stack([padded[i, :, dy:dy + height, dx:dx + width] for i, (dy, dx) in enumerate(offsets)])
 
 
 @torch.no_grad()

@@ -88,6 +88,8 @@ class TrialConfig:
     debug: bool
     pruning: MorphNetSettings | None = None  # None: no structure learning
     splitter: bool = False  # passed to the example's prepare(): sequence windows
+    schedule: str = "constant"  # the learning rate over a trial's epochs (sparsemod.train.train)
+    augment_shift: int = 0  # random shifts of the training images, in pixels
 
 
 @dataclass
@@ -172,7 +174,8 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
                     if job.report_epochs and decide else None)
         if trial_config.pruning is None:
             result.epochs_trained = train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn,
-                                          on_epoch=(lambda epoch: reporter(model, epoch)) if reporter else None)
+                                          on_epoch=(lambda epoch: reporter(model, epoch)) if reporter else None,
+                                          schedule=trial_config.schedule, shift=trial_config.augment_shift)
         else:
             before = (costs.flops_per_layer(model, example), sum(p.numel() for p in model.parameters()))
             stage = "morphnet"
@@ -229,13 +232,14 @@ def learn_structure(model: nn.Module, example: torch.Tensor, data: DataBundle, j
             return reporter(model, epoch, shrink=lambda m: prune(m, regularizer, example))
     epochs = train(model, data.train, job.params, job.epochs, job.seed, data.collate_fn,
                    penalty=lambda: strength * regularizer.regularization_term(),
-                   on_step=log.step if log else None, on_epoch=on_epoch)
+                   on_step=log.step if log else None, on_epoch=on_epoch, shift=trial_config.augment_shift)
     structure = regularizer.alive_counts()
     if log:
         log.close(structure)
     small = prune(model, regularizer, example)
     if settings.finetune_epochs and epochs == job.epochs:
-        train(small, data.train, job.params, settings.finetune_epochs, job.seed + 1, data.collate_fn)
+        train(small, data.train, job.params, settings.finetune_epochs, job.seed + 1, data.collate_fn,
+              shift=trial_config.augment_shift)
     return small, structure, epochs
 
 

@@ -70,7 +70,7 @@ def test_unknown_section_and_broken_syntax(tmp_path, config_file):
     ({"objectives": "five"}, "objectives: expected an integer 1-4, got 'five'"),
     ({"dataset": "imagenet"}, "[TRAIN] dataset: expected one of digits|mnist|cifar10|cifar2"),
     ({"example": "nosuch"},
-     "[TRAIN] example: expected one of cnn, mlp, sequence or a path to your own .py file"),
+     "[TRAIN] example: expected one of cnn, mcu, mlp, sequence or a path to your own .py file"),
     ({"example": "mine.py"}, "mine.py not found"),
     ({"dataset": "mnist", "data_dir": "nowhere"}, "[TRAIN] data_dir: expected empty or an existing folder"),
     ({"dataset": "mnist", "data_dir": "empty"}, "[TRAIN] data_dir:"),
@@ -200,20 +200,22 @@ BOUNDS = {
     ("TRAIN", "calibration_batches"): (["1"], ["0"]), ("TRAIN", "threads"): (["1"], ["0"]),
     ("TRAIN", "candidates"): (["1"], ["0"]), ("TRAIN", "tolerance"): (["0"], ["-1e-9", "inf"]),
     ("TRAIN", "patience"): (["1"], ["0"]), ("TRAIN", "grace_epochs"): (["1"], ["0"]),
-    ("TRAIN", "reduction_factor"): (["2"], ["1"]),
+    ("TRAIN", "reduction_factor"): (["2"], ["1"]), ("TRAIN", "augment_shift"): (["0", "8"], ["-1", "9"]),
     ("RAY", "max_concurrent"): (["1"], ["0"]), ("RAY", "cpus_per_trial"): (["1e-3"], ["0", "-1"]),
     ("RAY", "gpus_per_trial"): (["0"], ["-1e-3"]), ("RAY", "max_failures"): (["0"], ["-1"]),
     ("MORPHNET", "threshold"): (["1e-9"], ["0"]), ("MORPHNET", "strength"): (["1e-9"], ["0"]),
     ("MORPHNET", "finetune_epochs"): (["0"], ["-1"]),
     ("TEST", "objectives"): (["1", "4"], ["0", "5"]), ("TEST", "epochs"): (["1"], ["0"]),
     ("TEST", "expand_budget"): (["1e-9"], ["0", "-1"]), ("TEST", "seed"): (["0"], ["-1"]),
+    ("TEST", "augment_shift"): (["0", "8"], ["-1", "9"]),
 }
 NOT_NUMERIC = {("DEFAULT", "train"), *(("TRAIN", k) for k in (
     "name", "root", "debug", "quant_scheme", "morphisms", "pruning", "splitter", "example",
-    "dataset", "data_dir", "device", "constraints", "early_stopping")), ("RAY", "address"),
+    "dataset", "data_dir", "device", "constraints", "early_stopping", "schedule")), ("RAY", "address"),
     ("RAY", "storage_path"), ("RAY", "callbacks"),
     ("MORPHNET", "algorithm"), ("MORPHNET", "target"), ("MORPHNET", "log_dir"),
-    *(("TEST", k) for k in ("pruning", "splitter", "quant_scheme", "name", "root", "arm", "expand_target"))}
+    *(("TEST", k) for k in ("pruning", "splitter", "quant_scheme", "name", "root", "arm", "expand_target",
+                            "schedule"))}
 
 
 def test_every_key_is_either_bound_checked_or_not_numeric():
@@ -344,3 +346,27 @@ def test_early_stopping_defaults_and_values(config_file):
     settings = load_config(config_file(train={"early_stopping": "moasha", "grace_epochs": "2",
                                               "reduction_factor": "4"})).search
     assert (settings.early_stopping, settings.grace_epochs, settings.reduction_factor) == ("moasha", 2, 4)
+
+
+@pytest.mark.parametrize("section, overrides, fragment", [
+    ("train", {"schedule": "step"}, "[TRAIN] schedule: expected one of constant|cosine, got 'step'"),
+    ("test", {"schedule": "linear"}, "[TEST] schedule: expected one of constant|cosine, got 'linear'"),
+    ("train", {"augment_shift": "two"}, "[TRAIN] augment_shift: expected an integer 0-8, got 'two'"),
+    ("test", {"augment_shift": "9"}, "[TEST] augment_shift: expected an integer 0-8, got '9'"),
+])
+def test_training_recipe_keys_are_validated(config_file, capsys, section, overrides, fragment):
+    path = config_file(**{section: overrides})
+    assert main(["--config", str(path)]) == 2
+    assert f"{path} {fragment}" in capsys.readouterr().err
+
+
+def test_training_recipe_defaults_and_test_inherits_the_shift(config_file):
+    settings = load_config(config_file())
+    assert (settings.search.schedule, settings.search.augment_shift) == ("constant", 0)
+    assert (settings.test.schedule, settings.test.augment_shift) == ("cosine", 0)  # [TEST]: as before
+    settings = load_config(config_file(train={"schedule": "cosine", "augment_shift": "2"},
+                                       test={"schedule": "constant"}))
+    assert (settings.search.schedule, settings.search.augment_shift) == ("cosine", 2)
+    assert (settings.test.schedule, settings.test.augment_shift) == ("constant", 2)
+    settings = load_config(config_file(train={"augment_shift": "2"}, test={"augment_shift": "1"}))
+    assert settings.test.augment_shift == 1

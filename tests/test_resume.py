@@ -305,6 +305,8 @@ def test_a_resumed_client_draws_what_the_search_would_have_drawn(tmp_path):
     ("TRAIN", "constraints", "model_size <= 2000", "[TRAIN] constraints: was '' when"),
     ("TRAIN", "example", "SPACE", "[TRAIN] example: the search space changed"),
     ("MORPHNET", "threshold", "0.5", "[MORPHNET] threshold: was '0.01' when the search started"),
+    ("TRAIN", "schedule", "cosine", "[TRAIN] schedule: was 'constant' when the search started, now 'cosine'"),
+    ("TRAIN", "augment_shift", "1", "[TRAIN] augment_shift: was '0' when the search started, now '1'"),
 ])
 def test_resume_refuses_a_config_that_would_change_the_trials_meaning(tmp_path, capsys, section, key, value, fragment):
     base = {"r1": "2", "r2": "0"}

@@ -60,7 +60,7 @@ def run(path: Path) -> pd.DataFrame:
     return trials
 
 
-@pytest.mark.parametrize("name", ["mnist", "cifar2", "sequence", "ray_cluster"])
+@pytest.mark.parametrize("name", ["mnist", "cifar2", "sequence", "ray_cluster", "sparse_mnist"])
 def test_shipped_config_is_valid_and_its_paths_are_relative_to_its_folder(name, tmp_path):
     (tmp_path / "examples").mkdir()
     (tmp_path / "data" / "mnist").mkdir(parents=True)  # the folders the configs name, empty
@@ -78,6 +78,15 @@ def test_mnist_ini_runs(tmp_path):
     trials = run(shrunk("mnist", tmp_path, {"data_dir": str(SHARED_MNIST)}))
     assert (trials["status"] == "completed").all()
     assert trials["latency"].notna().all()  # objectives = 4
+
+
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST IDX files not present")
+def test_sparse_mnist_ini_runs_its_search_under_the_budget(tmp_path):
+    trials = run(shrunk("sparse_mnist", tmp_path, {"data_dir": str(SHARED_MNIST), "r1": "3"}))
+    assert (trials["status"] == "completed").all()
+    within = (trials["model_size"] <= 2867) & (trials["working_memory"] <= 2048)
+    assert trials["feasible"].astype(bool).tolist() == within.tolist()
+    assert set(trials["stem"]) <= {"none", "pool", "strided"}
 
 
 def test_cifar2_ini_runs_with_the_sparse_budget_as_constraints(tmp_path):
