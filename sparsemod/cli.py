@@ -9,6 +9,7 @@ written.  ``--resume`` continues the search of ``{root}/{name}/``; ``test [--arm
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,11 +54,15 @@ def _usage_error(error: Exception) -> int:
 
 def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
     """The [TEST] mode or a search, once the config is valid (torch, Ax and Ray load here)."""
-    from sparsemod.lock import FolderLock, FolderLockedError
-    from sparsemod.results import ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError
-    from sparsemod.retrain import locate_arm, retrain_arm, summary
-    from sparsemod.search import SearchStopped
-    from sparsemod.snapshot import SnapshotError
+    logging.disable(logging.INFO)  # Ax announces its SQL storage at import; sparsemod prints its own lines
+    try:
+        from sparsemod.lock import FolderLock, FolderLockedError
+        from sparsemod.results import ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError
+        from sparsemod.retrain import locate_arm, retrain_arm, summary
+        from sparsemod.search import SearchStopped
+        from sparsemod.snapshot import SnapshotError
+    finally:
+        logging.disable(logging.NOTSET)
 
     try:
         if test_mode:
