@@ -35,3 +35,26 @@ def write_config(folder: Path, train: dict | None = None, test: dict | None = No
 @pytest.fixture
 def config_file(tmp_path: Path):
     return lambda **kwargs: write_config(tmp_path, **kwargs)
+
+
+@pytest.fixture
+def training_spies(monkeypatch) -> tuple[list[float], list[int]]:
+    """(the learning rate of every Adam step, the pixels of every random shift) from now on."""
+    import torch
+
+    import sparsemod.train
+
+    rates, shifts = [], []
+    step, shift = torch.optim.Adam.step, sparsemod.train.random_shift
+
+    def spy_step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    def spy_shift(images, pixels):
+        shifts.append(pixels)
+        return shift(images, pixels)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy_step)
+    monkeypatch.setattr(sparsemod.train, "random_shift", spy_shift)
+    return rates, shifts

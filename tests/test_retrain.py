@@ -82,25 +82,11 @@ def test_torchscript_export_predicts_like_the_quantized_model(tmp_path):
             assert files.onnx is not None and files.onnx_bytes > 0
 
 
-def test_test_schedule_and_shift_reach_the_retraining(searched, monkeypatch, tmp_path):
+def test_test_schedule_and_shift_reach_the_retraining(searched, training_spies, tmp_path):
     """[TEST] schedule = constant retrains at the arm's learning rate throughout (the default
     is cosine), and augment_shift shifts every retraining batch by that many pixels."""
-    import sparsemod.train
-
     config, results, arms = searched
-    rates, shifts = [], []
-    step, shift = torch.optim.Adam.step, sparsemod.train.random_shift
-
-    def spy_step(self, *args, **kwargs):
-        rates.append(self.param_groups[0]["lr"])
-        return step(self, *args, **kwargs)
-
-    def spy_shift(images, pixels):
-        shifts.append(pixels)
-        return shift(images, pixels)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", spy_step)
-    monkeypatch.setattr(sparsemod.train, "random_shift", spy_shift)
+    rates, shifts = training_spies
     text = config.read_text().replace("[TEST]\n", "[TEST]\nschedule = constant\naugment_shift = 1\n")
     constant = tmp_path / "constant.ini"
     constant.write_text(text.replace("root = results", f"root = {results.parent}"))

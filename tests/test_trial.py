@@ -218,26 +218,12 @@ def test_a_stopped_pruned_trial_costs_its_alive_structure_as_a_calibrated_int8_n
                                                          trace_activations(deployed, example))
 
 
-def test_trial_trains_with_the_configured_schedule_and_shift(digits, monkeypatch):
+def test_trial_trains_with_the_configured_schedule_and_shift(digits, training_spies):
     """[TRAIN] schedule and augment_shift reach the trial's training: the learning rate of
     every Adam step, and the pixels every training batch was shifted by."""
     import math
 
-    import sparsemod.train
-
-    rates, shifts = [], []
-    step, shift = torch.optim.Adam.step, sparsemod.train.random_shift
-
-    def spy_step(self, *args, **kwargs):
-        rates.append(self.param_groups[0]["lr"])
-        return step(self, *args, **kwargs)
-
-    def spy_shift(images, pixels):
-        shifts.append(pixels)
-        return shift(images, pixels)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", spy_step)
-    monkeypatch.setattr(sparsemod.train, "random_shift", spy_shift)
+    rates, shifts = training_spies
     config = TrialConfig("post", 4, Device(1e9), 1, False, schedule="cosine", augment_shift=2)
     result = run_trial(TrialJob(0, "0_0", "sobol", PARAMS, 2, 0), load_problem("cnn"), digits, config)
     assert result.status == "completed", result.reason
