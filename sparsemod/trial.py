@@ -188,6 +188,7 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
             # its last report is its row; its weights are never saved: no stopped trial is on the front
             result.metrics = dict(reporter.last.metrics)
             result.extras = {"float_error": result.metrics["error"],
+                             "flops": float(sum(costs.flops_per_layer(model, example).values())),
                              "parameters": float(sum(p.numel() for p in model.parameters())), **result.extras}
             result.status = "stopped"
         else:

@@ -192,6 +192,7 @@ def test_a_stopped_trial_skips_the_int8_measurement_and_costs_what_a_completed_o
     assert completed.status == "completed" and (len(quantized), len(measured)) == (3, 1)
     for name in ("model_size", "working_memory", "latency"):
         assert stopped.metrics[name] == completed.metrics[name], name
+    assert stopped.extras["flops"] == completed.extras["flops"] > 0
 
 
 def test_a_stopped_pruned_trial_costs_its_alive_structure_as_a_calibrated_int8_network(digits):
