@@ -30,6 +30,7 @@ experiment.json is the one source of truth, and the trials it re-runs are new Tu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -71,11 +72,9 @@ class ExampleSource:
         """The file on this node: the original where it is readable and the same, else a
         copy in a folder named by its content's hash (two searches or two users with
         different files never write the same path; the same file, the same bytes)."""
-        try:
+        with contextlib.suppress(OSError):  # not on this node, or unreadable: use the copy
             if self.path.read_text() == self.text:
                 return self.path
-        except OSError:
-            pass
         digest = hashlib.sha256(self.text.encode()).hexdigest()[:16]
         folder = Path(tempfile.gettempdir()) / f"sparsemod-{os.getuid()}-{digest}"
         target = folder / self.path.name
@@ -181,7 +180,7 @@ class AxLoopSearcher(DriverBound, Searcher):
         return self.executor.hand_over(trial_id) if self.executor is not None else Searcher.FINISHED
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        pass  # TrialEvents has the trial itself: its checkpoint, or its error
+        """Nothing to do: :class:`TrialEvents` hands the search the trial itself (its checkpoint or its error)."""
 
 
 class TrialEvents(DriverBound, tune.Callback):
