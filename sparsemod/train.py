@@ -1,4 +1,7 @@
-"""Training and evaluation of one network (deterministic on CPU for a given seed)."""
+"""Training and evaluation of one network (deterministic on CPU for a given seed).
+
+Both run where the model is: each batch goes to the device of the model's parameters (a GPU
+trial's model is moved there by :func:`sparsemod.trial.run_trial`; the data stay on the CPU)."""
 
 from __future__ import annotations
 
@@ -37,9 +40,11 @@ def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: i
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs * len(batches)))
                  if schedule == "cosine" else None)
     loss_fn = nn.CrossEntropyLoss()
+    device = device_of(model)
     model.train()
     for epoch in range(1, epochs + 1):
         for inputs, targets in batches:
+            inputs, targets = inputs.to(device), targets.to(device)
             if shift:
                 inputs = random_shift(inputs, shift)
             optimizer.zero_grad()
@@ -63,6 +68,14 @@ def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: i
     return epochs
 
 
+def device_of(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (the CPU for one with neither)."""
+    tensor = next(model.parameters(), None)
+    if tensor is None:
+        tensor = next(model.buffers(), None)
+    return torch.device("cpu") if tensor is None else tensor.device
+
+
 def random_shift(images: torch.Tensor, shift: int) -> torch.Tensor:
     """Each image of an (N, C, H, W) batch translated by its own random (dy, dx), drawn
     uniformly from [-shift, shift]² with torch's generator; the pixels shifted in repeat the
@@ -81,8 +94,9 @@ def accuracy(model: nn.Module, dataset: Dataset, collate_fn: Callable | None = N
              batch_size: int = 256) -> float:
     """Fraction of ``dataset`` classified correctly (model in eval mode)."""
     model.eval()
+    device = device_of(model)
     correct = total = 0
     for inputs, targets in loader(dataset, batch_size, collate_fn=collate_fn):
-        correct += (model(inputs).argmax(dim=-1) == targets).sum().item()
+        correct += (model(inputs.to(device)).argmax(dim=-1).cpu() == targets).sum().item()
         total += len(targets)
     return correct / max(total, 1)

@@ -21,7 +21,9 @@ the error, so a network that cannot run is recorded, never skipped and never fat
 
 from __future__ import annotations
 
+import copy
 import itertools
+import os
 import statistics
 import time
 import traceback
@@ -42,7 +44,7 @@ from sparsemod.morphnet.tensorboard import StructureLog
 from sparsemod.problem import Problem
 from sparsemod.quantize import quantize
 from sparsemod.stopping import Report
-from sparsemod.train import DEFAULT_BATCH_SIZE, accuracy, loader, train
+from sparsemod.train import DEFAULT_BATCH_SIZE, accuracy, device_of, loader, train
 
 LATENCY_RUNS = 20
 
@@ -90,6 +92,7 @@ class TrialConfig:
     splitter: bool = False  # passed to the example's prepare(): sequence windows
     schedule: str = "constant"  # the learning rate over a trial's epochs (sparsemod.train.train)
     augment_shift: int = 0  # random shifts of the training images, in pixels
+    train_device: str = "cpu"  # where the float network trains ("cuda": a GPU trial on Ray Tune)
 
 
 @dataclass
@@ -136,10 +139,10 @@ class EpochReporter:
             costs_now = self.fixed_costs
             if costs_now is None:
                 if shrink is None:
-                    costs_now = self.fixed_costs = cost_metrics(model, self.deployed, self.example,
+                    costs_now = self.fixed_costs = cost_metrics(on_cpu(model), self.deployed, self.example,
                                                                 self.trial_config.device)[0]
                 else:
-                    pruned = shrink(model)
+                    pruned = on_cpu(shrink(model))
                     deployed = quantize(pruned, self.trial_config.quant_scheme, [self.example], self.example)
                     costs_now = cost_metrics(pruned, deployed, self.example, self.trial_config.device)[0]
             error = 1.0 - accuracy(model, self.data.val, self.data.collate_fn)
@@ -168,6 +171,10 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
             stage = "inherit"
             parent, parent_widths = rebuild_parent(problem, data, job.inherit, example)
             inherit(parent, model, example, job.seed, parent_widths)
+        if trial_config.pruning is not None:
+            before = (costs.flops_per_layer(model, example), sum(p.numel() for p in model.parameters()))
+        stage = "device"
+        model.to(training_device(trial_config.train_device))
         stage = "train"
         train_start = time.perf_counter()
         reporter = (EpochReporter(job, data, example, trial_config, decide, checked)
@@ -177,12 +184,12 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
                                           on_epoch=(lambda epoch: reporter(model, epoch)) if reporter else None,
                                           schedule=trial_config.schedule, shift=trial_config.augment_shift)
         else:
-            before = (costs.flops_per_layer(model, example), sum(p.numel() for p in model.parameters()))
             stage = "morphnet"
             model, result.structure, result.epochs_trained = learn_structure(
                 model, example, data, job, trial_config, reporter)
             result.extras["flops_before"] = float(sum(before[0].values()))
             result.extras["parameters_before"] = float(before[1])
+        model.cpu()  # quantized, measured and saved on the CPU
         result.train_seconds = time.perf_counter() - train_start
         if reporter is not None and reporter.last is not None and result.epochs_trained < job.epochs:
             # its last report is its row; its weights are never saved: no stopped trial is on the front
@@ -214,8 +221,10 @@ def learn_structure(model: nn.Module, example: torch.Tensor, data: DataBundle, j
     """MorphNet inside a trial: train with the regularizer (constant learning rate), prune
     the dead channels, fine-tune the smaller network (not when the trial was stopped early).
     A ``morphnet_strength`` parameter in the search space overrides the configured strength
-    multiplier.  Returns the pruned network, its structure and the epochs trained."""
+    multiplier.  All of it runs on the model's device.  Returns the pruned network, its
+    structure and the epochs trained."""
     settings = trial_config.pruning
+    example = example.to(device_of(model))
     if any(isinstance(m, nn.RNNBase) for m in model.modules()):
         raise ValueError("MorphNet pruning does not support LSTM / GRU / RNN layers (their hidden "
                          "units are shared by every gate and time step); set pruning = false")
@@ -242,6 +251,20 @@ def learn_structure(model: nn.Module, example: torch.Tensor, data: DataBundle, j
         train(small, data.train, job.params, settings.finetune_epochs, job.seed + 1, data.collate_fn,
               shift=trial_config.augment_shift)
     return small, structure, epochs
+
+
+def training_device(name: str) -> torch.device:
+    """The torch device a trial trains on; a GPU that torch cannot see is the trial's failure."""
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"the trial was given a GPU, but torch {torch.__version__} sees no CUDA device "
+                           f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
+    return device
+
+
+def on_cpu(model: nn.Module) -> nn.Module:
+    """``model`` itself when it is on the CPU, else a CPU copy of it (to quantize and measure)."""
+    return model if device_of(model).type == "cpu" else copy.deepcopy(model).cpu()
 
 
 def rebuild_parent(problem: Problem, data: DataBundle, parent: Inheritance,

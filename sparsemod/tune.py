@@ -10,7 +10,8 @@ protocol (``submit`` / ``wait``) and runs ``Tuner.fit`` on a thread beside the s
   none waits, ``Searcher.FINISHED`` once the search closed the executor), wrapped in
   ``ConcurrencyLimiter(max_concurrent)``;
 - each trial runs :func:`sparsemod.trial.run_trial` in a Tune function trainable with
-  ``cpus_per_trial`` / ``gpus_per_trial`` (``tune.with_resources``); its job (parameters,
+  ``cpus_per_trial`` / ``gpus_per_trial`` (``tune.with_resources``; with a GPU it trains on
+  ``cuda``, the GPU Ray assigned it, and quantizes and measures on the CPU); its job (parameters,
   seed and, for a morph child, the parent's weights from the driver's models/ folder) comes
   through the object store, never through the worker's disk;
 - a trial reports each rung epoch with ``tune.report``; :class:`RuleScheduler`, a Tune
@@ -286,8 +287,9 @@ class TuneExecutor:
         self.judging = threading.Event()  # a judge was given: reports can be decided
         self.error: BaseException | None = None
         example = ExampleSource(problem.source, problem.source.read_text(), splitter)
-        # each trial uses its CPU share of torch threads
-        trial_config = replace(trial_config, threads=max(1, int(settings.cpus_per_trial)))
+        # each trial uses its CPU share of torch threads, and trains on its GPU when it has one
+        trial_config = replace(trial_config, threads=max(1, int(settings.cpus_per_trial)),
+                               train_device="cuda" if settings.gpus_per_trial > 0 else "cpu")
         trainable = tune.with_resources(
             tune.with_parameters(tune_trial, example=example, data=data, trial_config=trial_config, board=self.board),
             {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})

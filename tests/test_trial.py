@@ -231,3 +231,46 @@ def test_trial_trains_with_the_configured_schedule_and_shift(digits, training_sp
     steps = 2 * math.ceil(len(digits.train) / PARAMS["batch_size"])
     assert rates == pytest.approx([0.01 * (1 + math.cos(math.pi * t / steps)) / 2 for t in range(steps)])
     assert shifts == [2] * steps
+
+
+CUDA = torch.cuda.is_available()
+
+
+@pytest.mark.skipif(CUDA, reason="a CPU-only torch's side: see the test below for a CUDA device")
+def test_a_gpu_trial_whose_torch_sees_no_cuda_device_fails_with_that_reason(digits):
+    config = TrialConfig("post", 4, Device(1e9), 1, False, train_device="cuda")
+    result = run_trial(TrialJob(0, "0_0", "sobol", PARAMS, 1, 0), load_problem("cnn"), digits, config)
+    assert result.status == "failed" and result.train_seconds == 0 and result.state_dict is None
+    assert result.reason.startswith("device: RuntimeError: the trial was given a GPU, but torch "), result.reason
+
+
+@pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+@pytest.mark.parametrize("pruning", [False, True])
+def test_a_gpu_trial_trains_on_the_gpu_and_quantizes_and_measures_on_the_cpu(digits, monkeypatch, pruning):
+    from sparsemod.config import MorphNetSettings
+
+    devices: list[set[str]] = []  # the devices of the parameters at every optimizer step
+    adam_step = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        devices.append({p.device.type for group in self.param_groups for p in group["params"]})
+        return adam_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    morphnet = MorphNetSettings("gamma", "flops", 0.5, 10.0, 1, None) if pruning else None
+    params = dict(PARAMS, conv_type="standard", dropout=0.0)
+    job = TrialJob(0, "0_0", "sobol", params, 2, 0, report_epochs=(1,))
+    reports = []
+    on_gpu = run_trial(job, load_problem("cnn"), digits, TrialConfig("post", 4, Device(1e9), 1, False, morphnet,
+                                                                      train_device="cuda"),
+                       lambda report: reports.append(report) or True)
+    assert on_gpu.status == "completed", on_gpu.reason
+    assert devices and all(kinds == {"cuda"} for kinds in devices)  # every step, fine-tuning included
+    assert {t.device.type for t in on_gpu.state_dict.values()} == {"cpu"}
+    assert 0 <= on_gpu.metrics["error"] < 0.6 and len(reports) == 1
+    if not pruning:  # the int8 costs follow from the structure alone: those of the same trial on the CPU
+        devices.clear()
+        on_cpu = run_trial(job, load_problem("cnn"), digits, TrialConfig("post", 4, Device(1e9), 1, False))
+        assert all(kinds == {"cpu"} for kinds in devices)
+        for name in ("model_size", "working_memory", "latency"):
+            assert on_gpu.metrics[name] == on_cpu.metrics[name] == reports[0].metrics[name]
