@@ -189,3 +189,25 @@ def test_a_trial_asking_for_more_than_the_local_runtime_has_is_refused(tmp_path,
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == ("error: [RAY] gpus_per_trial: expected at most the 0 GPUs of this "
                                             "machine's Ray runtime (address = local), got 1")
+
+
+def test_a_gpu_trial_is_given_the_gpu_ray_assigned_it(tmp_path):
+    """gpus_per_trial = 1 on a runtime with one GPU (a real one, or one Ray is told of on a
+    CPU-only machine): the trial trains on ``cuda``, the GPU Ray made visible to it."""
+    import ray
+
+    config = write_config(tmp_path, train={"r1": "2", "r2": "0", "epochs1": "1"})
+    config.write_text(config.read_text() + RAY + "gpus_per_trial = 1\n")
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, configure_logging=False)
+    try:
+        assert main(["--config", str(config)]) == 0
+    finally:
+        ray.shutdown()
+    table = pd.read_csv(tmp_path / "results" / "run" / "trials.csv")
+    assert len(table) == 2
+    if torch.cuda.is_available():
+        assert (table["status"] == "completed").all(), table["reason"].tolist()
+    else:  # the trial tried cuda (where Ray's CUDA_VISIBLE_DEVICES points), which a CPU torch lacks
+        assert (table["status"] == "failed").all()
+        assert all(reason.startswith("device: RuntimeError: the trial was given a GPU, but torch ")
+                   and reason.endswith("sees no CUDA device (CUDA_VISIBLE_DEVICES=0)") for reason in table["reason"])
