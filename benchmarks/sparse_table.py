@@ -146,6 +146,7 @@ root = {folder}
 debug = false
 schedule = cosine
 augment_shift = {args.shift}
+early_stopping = none
 [TEST]
 epochs = {args.test_epochs}
 seed = {seed}

@@ -243,9 +243,9 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("candidates", _integer(1), "20"),
         _key("tolerance", _non_negative_real(), "0"),
         _key("patience", _integer(1), "5"),
-        _key("early_stopping", _choice("none", "moasha", "moasha_front"), "none"),
+        _key("early_stopping", _choice("none", "moasha", "moasha_front"), "moasha_front"),
         _key("grace_epochs", _integer(1), "1"),
-        _key("reduction_factor", _integer(2), "3"),
+        _key("reduction_factor", _integer(2), "2"),
         _key("schedule", _choice(*SCHEDULES), "constant"),
         _key("augment_shift", _integer(0, MAX_SHIFT), "0"),
     ),
@@ -316,9 +316,9 @@ class TrainSettings:
     candidates: int  # morph children drawn per round, before the GP picks batch_size
     tolerance: float  # stop GP rounds when the hypervolume grew less than this (relative) ...
     patience: int  # ... over the last `patience` trials; tolerance 0: never stop early
-    early_stopping: str = "none"  # none | moasha | moasha_front: stop trials epoch by epoch (sparsemod.stopping)
+    early_stopping: str = "moasha_front"  # none | moasha | moasha_front: stop trials epoch by epoch (sparsemod.stopping)
     grace_epochs: int = 1  # the first rung: no trial stops before it
-    reduction_factor: int = 3  # η: rungs at grace·η^k; a rung keeps its best 1/η
+    reduction_factor: int = 2  # η: rungs at grace·η^k; a rung keeps its best 1/η
     schedule: str = "constant"  # a trial's learning rate: constant | cosine (annealed to 0 over its epochs)
     augment_shift: int = 0  # training images moved by random whole pixels in [-s, s]² (0: off)
 

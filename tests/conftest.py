@@ -14,6 +14,7 @@ TRAIN = {
     "epochs3": "1", "objectives": "3", "flops": "1e9", "quant_scheme": "post",
     "morphisms": "false", "pruning": "false", "splitter": "false", "example": "cnn",
     "dataset": "digits", "seed": "0", "name": "run", "root": "results", "debug": "false",
+    "early_stopping": "none",  # every trial trains to its end, unless a test is about stopping
 }
 TEST = {"name": "run", "root": "results", "arm": "", "epochs": "1", "pruning": "false",
         "splitter": "false", "quant_scheme": "post", "objectives": "3"}

@@ -342,6 +342,9 @@ def test_early_stopping_keys_are_validated(config_file, capsys, overrides, fragm
 
 
 def test_early_stopping_defaults_and_values(config_file):
+    # the defaults the 40-trial benchmark chose (README, docs/benchmarks.md)
+    default = load_config(config_file(drop=("early_stopping",))).search
+    assert (default.early_stopping, default.grace_epochs, default.reduction_factor) == ("moasha_front", 1, 2)
     assert load_config(config_file()).search.early_stopping == "none"
     settings = load_config(config_file(train={"early_stopping": "moasha", "grace_epochs": "2",
                                               "reduction_factor": "4"})).search
