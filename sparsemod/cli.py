@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
+from sparsemod.worker import Worker
 
 if TYPE_CHECKING:
     from sparsemod.data import DataBundle
@@ -54,6 +55,16 @@ def _usage_error(error: Exception) -> int:
 
 def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
     """The [TEST] mode or a search, once the config is valid (torch, Ax and Ray load here)."""
+    # the trial worker starts first: its imports run beside ours, not before the first trial
+    worker = None if test_mode or settings.ray.enabled else Worker()
+    try:
+        return _run_with(settings, args, test_mode, worker)
+    finally:
+        if worker is not None:
+            worker.kill_if_unused()
+
+
+def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, worker: Worker | None) -> int:
     logging.disable(logging.INFO)  # Ax announces its SQL storage at import; sparsemod prints its own lines
     try:
         from sparsemod.lock import FolderLock, FolderLockedError
@@ -80,7 +91,7 @@ def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
         else:
             results.create()
         with FolderLock(results.folder):
-            return search(settings, problem, data, results, args.resume)
+            return search(settings, problem, data, results, args.resume, worker)
     except (ConfigError, ResultsExistError, ResultsMissingError, ResultsDamagedError,
             FolderLockedError, SnapshotError, SearchStopped) as error:
         return _usage_error(error)
@@ -124,7 +135,7 @@ def trial_config(settings: Settings) -> TrialConfig:
 
 
 def search(settings: Settings, problem: Problem, data: DataBundle, results: ResultsFolder,
-           resume: bool) -> int:
+           resume: bool, worker: Worker | None = None) -> int:
     import warnings
 
     from sparsemod.executors import ProblemSource, WorkerExecutor
@@ -160,7 +171,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
         where = f"Ray Tune ({settings.ray.address}, {executor.capacity} at once; Tune's experiment in {executor.path})"
     else:
         source = ProblemSource(problem.source, train.splitter, train.dataset, train.data_dir, train.seed)
-        executor = WorkerExecutor(source, trial_config(settings), settings.ray.max_failures)
+        executor = WorkerExecutor(source, trial_config(settings), settings.ray.max_failures, worker)
         where = "worker process"
     morphs = f" + {train.r3}x{train.batch_size} morph" if train.morphisms and train.r3 and problem.morphisms else ""
     print(f"sparsemod: {'resuming ' if resume else ''}{train.r1} Sobol + {train.r2}x{train.batch_size} "

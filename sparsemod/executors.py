@@ -9,7 +9,6 @@ in the search's process, which knows every trial's reports.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import signal
 import time
 from collections import deque
@@ -22,7 +21,8 @@ from typing import Callable, Protocol
 from sparsemod.data import DataBundle
 from sparsemod.problem import Problem, load_problem
 from sparsemod.stopping import Report
-from sparsemod.trial import TrialConfig, TrialJob, TrialResult, run_trial
+from sparsemod.trial import TrialConfig, TrialJob, TrialResult
+from sparsemod.worker import Worker
 
 
 class Executor(Protocol):
@@ -54,22 +54,6 @@ class ProblemSource:
         return problem, problem.load_data(self.dataset, self.data_dir, self.seed)
 
 
-def _serve_trials(connection: Connection, source: ProblemSource, trial_config: TrialConfig) -> None:
-    """The worker process: run each job received, send back its result; ``None`` ends it.
-
-    Pipe protocol, per job: search → ``TrialJob``; then, after each of its ``report_epochs``,
-    worker → ``Report`` and search → ``bool`` (train on?); last, worker → ``TrialResult``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
-    problem, data = source.load()
-
-    def ask(report: Report) -> bool:
-        connection.send(report)
-        return bool(connection.recv())
-
-    while (job := connection.recv()) is not None:
-        connection.send(run_trial(job, problem, data, trial_config, ask))
-
-
 class WorkerExecutor:
     """Runs trials one at a time in a worker process beside the search.
 
@@ -82,24 +66,23 @@ class WorkerExecutor:
 
     capacity = 1
 
-    def __init__(self, source: ProblemSource, trial_config: TrialConfig, max_failures: int = 1):
+    def __init__(self, source: ProblemSource, trial_config: TrialConfig, max_failures: int = 1,
+                 worker: Worker | None = None):
+        """``worker``: one started earlier (its imports done or under way), else one starts now."""
         self.source, self.trial_config, self.max_failures = source, trial_config, max_failures
-        self.context = multiprocessing.get_context("spawn")  # no fork of a threaded process
         self.queue: deque[TrialJob] = deque()
         self.running: TrialJob | None = None  # the job handed to the worker, until its result
         self.sent = False  # ``running`` reached the worker (a dead one is sent it again)
         self.started = 0.0
         self.process: BaseProcess | None = None
         self.connection: Connection | None = None
-        self._start()  # now: its imports overlap with the search's first ask
+        self._start(worker)
 
-    def _start(self) -> None:
-        ours, theirs = self.context.Pipe()
-        self.process = self.context.Process(target=_serve_trials, name="sparsemod-trial", daemon=True,
-                                            args=(theirs, self.source, self.trial_config))
-        self.process.start()
-        theirs.close()
-        self.connection = ours
+    def _start(self, worker: Worker | None = None) -> None:
+        worker = worker or Worker()
+        worker.adopted = True
+        self.process, self.connection = worker.process, worker.connection
+        self.connection.send((self.source, self.trial_config))
 
     def submit(self, job: TrialJob) -> None:
         self.queue.append(job)

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.parego import qLogNParEGO
+from botorch.optim import optimize_mixed
 
 from conftest import REPO
 from sparsemod import generation
@@ -40,20 +41,24 @@ def botorch_spec(client):
 @pytest.fixture(scope="module", params=[(3, qLogNoisyExpectedHypervolumeImprovement), (4, qLogNParEGO)],
                 ids=["3 objectives", "4 objectives"])
 def generated(request):
-    """A client that generated one GP trial, the acquisition class expected, and the fits made."""
+    """A client that generated one GP trial, the acquisition class expected, the fits made
+    and the options BoTorch's mixed optimizer chose its starting points with."""
     objectives, acquisition = request.param
-    fits = []
+    fits, starts = [], []
     real_fit = generation.fit_gpytorch_mll
+    real_starts = optimize_mixed.generate_starting_points
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(generation, "fit_gpytorch_mll",
                       lambda mll, **kwargs: fits.append(kwargs) or real_fit(mll, **kwargs))
+        patch.setattr(optimize_mixed, "generate_starting_points",
+                      lambda opt_inputs, **kwargs: starts.append(opt_inputs) or real_starts(opt_inputs, **kwargs))
         client = client_after_sobol(objectives)
         assert len(client.get_next_trials(max_trials=1)) == 1
-    return client, objectives, acquisition, fits
+    return client, objectives, acquisition, fits, starts
 
 
 def test_a_gp_trial_is_generated_with_sparsemods_options(generated):
-    client, objectives, acquisition, fits = generated
+    client, objectives, acquisition, fits, starts = generated
     # the model Ax fitted is ours, fitted by our capped L-BFGS
     assert fits == [{"optimizer_kwargs": {"options": {"maxiter": generation.FIT_MAXITER}}}]
     adapter = botorch_spec(client).fitted_adapter
@@ -64,10 +69,14 @@ def test_a_gp_trial_is_generated_with_sparsemods_options(generated):
     assert spec.generator_kwargs["botorch_acqf_class"] is acquisition
     optimizer = spec.generator_gen_kwargs["model_gen_options"]["optimizer_kwargs"]
     assert (optimizer["num_restarts"], optimizer["raw_samples"]) == (generation.NUM_RESTARTS, generation.RAW_SAMPLES)
+    # BoTorch's mixed optimizer got them: 2 starts from 128 raw samples, relaxation capped at 25 steps
+    [used] = starts
+    assert (used.num_restarts, used.raw_samples) == (2, 128)
+    assert (used.options["maxiter_init"], used.options["maxiter_alternating"]) == (25, 8)
 
 
 def test_options_survive_experiment_json(generated, tmp_path):
-    client, _, acquisition, _ = generated
+    client, _, acquisition, _, _ = generated
     save_client(client, tmp_path / "experiment.json")
     loaded = botorch_spec(load_client(tmp_path / "experiment.json"))
     original = botorch_spec(client)

@@ -1,0 +1,55 @@
+"""The trial worker process, started before the search's own set-up.
+
+A spawned process starts bare: importing torch, the example and its data takes it seconds.
+:class:`Worker` starts it first thing (``python main.py`` does so as soon as the config is
+valid), so those imports run on the second core while the search's process imports Ax and
+builds its client; the first trial then starts without waiting for them.  This module
+imports nothing heavy itself, so that starting a worker costs the search's process nothing.
+
+Pipe protocol: search → ``(ProblemSource, TrialConfig)`` once; then per job: search →
+``TrialJob``; after each of its ``report_epochs`` worker → ``Report`` and search → ``bool``
+(train on?); last, worker → ``TrialResult``.  ``None`` in place of a job ends the worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from multiprocessing.connection import Connection
+
+
+def serve(connection: Connection) -> None:
+    """The worker process: import, learn its problem, then run each job received."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
+    from sparsemod.trial import run_trial  # torch: the import this process starts early for
+
+    setup = connection.recv()
+    if setup is None:
+        return
+    source, trial_config = setup
+    problem, data = source.load()
+
+    def ask(report) -> bool:
+        connection.send(report)
+        return bool(connection.recv())
+
+    while (job := connection.recv()) is not None:
+        connection.send(run_trial(job, problem, data, trial_config, ask))
+
+
+class Worker:
+    """A started worker process and the search's end of its pipe."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        self.connection, theirs = context.Pipe()
+        self.process = context.Process(target=serve, name="sparsemod-trial", daemon=True, args=(theirs,))
+        self.process.start()
+        theirs.close()
+        self.adopted = False  # an executor took it over, and ends it
+
+    def kill_if_unused(self) -> None:
+        """End a worker no executor took over (the run stopped before its search began)."""
+        if not self.adopted and self.process.is_alive():
+            self.process.kill()
+            self.process.join()
