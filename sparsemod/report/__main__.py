@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -11,7 +12,18 @@ import pandas as pd
 
 from sparsemod.pareto import pareto_mask
 from sparsemod.report import write_report
-from sparsemod.snapshot import load_client
+
+
+def read_trials(path: Path, metrics: list[str]) -> pd.DataFrame:
+    """trials.csv, with a one-line ValueError naming it where it is no trials table."""
+    try:
+        trials = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ValueError(f"{path}: not a trials table ({error})") from None
+    missing = sorted({"status", *metrics} - set(trials.columns))
+    if missing:
+        raise ValueError(f"{path}: not a trials table (no column {', '.join(missing)})")
+    return trials
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,9 +34,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.folder} holds no search (trials.csv, experiment.json)", file=sys.stderr)
         return 2
     warnings.filterwarnings("ignore")
-    objective = load_client(args.folder / "experiment.json")._experiment.optimization_config.objective
-    metrics = list(objective.metric_names)  # the active objectives, in order
-    trials = pd.read_csv(args.folder / "trials.csv")
+    logging.disable(logging.INFO)  # Ax announces its SQL storage at import, as in main.py
+    from sparsemod.snapshot import load_client
+
+    try:
+        objective = load_client(args.folder / "experiment.json")._experiment.optimization_config.objective
+        metrics = list(objective.metric_names)  # the active objectives, in order
+        trials = read_trials(args.folder / "trials.csv", metrics)
+    except ValueError as error:  # a SnapshotError too
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2
     feasible = trials["feasible"].fillna(False).astype(bool) if "feasible" in trials else \
         trials["status"] == "completed"
     usable = trials[(trials["status"] == "completed") & feasible]

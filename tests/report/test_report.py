@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,27 @@ def test_report_command_rebuilds_both(results, capsys):
     assert (results / "report.html").exists() and (results / "pareto.png").exists()
     assert report_main([str(results.parent)]) == 2
     assert "holds no search" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["experiment.json", "trials.csv garbled", "trials.csv columns"])
+def test_report_command_names_a_damaged_file_in_one_line(results, tmp_path, damage):
+    folder = tmp_path / "run"
+    shutil.copytree(results, folder)
+    if damage == "experiment.json":
+        text = (folder / "experiment.json").read_text()
+        (folder / "experiment.json").write_text(text[:len(text) // 2])  # cut by a kill
+    elif damage == "trials.csv garbled":
+        (folder / "trials.csv").write_text('arm,status\n"7_0,completed\n')  # an unclosed quote
+    else:
+        trials = pd.read_csv(folder / "trials.csv")
+        trials.drop(columns=["model_size"]).to_csv(folder / "trials.csv", index=False)
+    done = subprocess.run([sys.executable, "-m", "sparsemod.report", str(folder)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and not done.stdout
+    err = done.stderr
+    assert err.startswith("error: ") and err.count("\n") == 1, err  # no traceback, no Ax notice
+    assert damage.split()[0] in err
+    assert (folder / "report.html").read_text() == (results / "report.html").read_text()  # not rewritten
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
