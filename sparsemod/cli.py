@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sparsemod.trial import TrialConfig
 
 USAGE_ERROR = 2
+INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +60,9 @@ def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
     worker = None if test_mode or settings.ray.enabled else Worker()
     try:
         return _run_with(settings, args, test_mode, worker)
+    except KeyboardInterrupt:  # Ctrl-C before or after the search's trials (a search says more)
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
     finally:
         if worker is not None:
             worker.kill_if_unused()
@@ -166,8 +170,11 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
         from sparsemod.tune import TuneExecutor, experiment_name
 
         storage = settings.ray.storage_path or str(results.folder / "tune")
-        executor = TuneExecutor(problem, data, trial_config(settings), settings.ray, storage,
-                                experiment_name(train.name), train.splitter, train.debug)
+        try:
+            executor = TuneExecutor(problem, data, trial_config(settings), settings.ray, storage,
+                                    experiment_name(train.name), train.splitter, train.debug)
+        except ConfigError as error:  # Ray or Tune refused a [RAY] key
+            raise ConfigError(f"{settings.path} {error}") from None
         where = f"Ray Tune ({settings.ray.address}, {executor.capacity} at once; Tune's experiment in {executor.path})"
     else:
         source = ProblemSource(problem.source, train.splitter, train.dataset, train.data_dir, train.seed)
@@ -177,7 +184,12 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     print(f"sparsemod: {'resuming ' if resume else ''}{train.r1} Sobol + {train.r2}x{train.batch_size} "
           f"GP{morphs} trials of {problem.source.name} on {train.dataset} ({where}); objectives "
           f"{', '.join(train.objective_names)}; results in {results.folder}")
-    Search(train, problem, executor, results, client).run()
+    try:
+        Search(train, problem, executor, results, client).run()
+    except KeyboardInterrupt:  # Search.run has closed its trials and saved what finished
+        print(f"interrupted: {len(results.rows)} trials recorded in {results.folder}; "
+              "python main.py --resume continues the search", file=sys.stderr)
+        return INTERRUPTED
     front = results.pareto()
     print(f"done: {len(results.rows)} trials, {len(front)} on the Pareto front "
           f"({', '.join(front['arm'])}); see {Path(results.folder) / 'pareto.csv'}")

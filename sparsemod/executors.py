@@ -145,6 +145,9 @@ class WorkerExecutor:
                     self.connection.send(None)
                 self.process.join(timeout=10)
             if self.process.is_alive():
+                self.process.terminate()  # the worker leaves its trial at the next bytecode
+                self.process.join(timeout=5)
+            if self.process.is_alive():
                 self.process.kill()
         self.process = None
 

@@ -36,6 +36,7 @@ import hashlib
 import logging
 import os
 import queue
+import socket
 import tempfile
 import threading
 import time
@@ -59,6 +60,7 @@ from sparsemod.stopping import Report
 from sparsemod.trial import TrialConfig, TrialJob, TrialResult, run_trial
 
 RESULT_FILE = "result.pt"  # in a trial's final checkpoint: its TrialResult
+CONNECT_TIMEOUT_S = 10.0  # for a cluster's address to answer at all
 
 
 @dataclass(frozen=True)
@@ -259,22 +261,66 @@ def quiet_ray(debug: bool) -> None:
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
 
 
+def check_storage_folder(folder: Path) -> None:
+    """A local ``storage_path`` that cannot be created is the config's error, before Ray starts."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"[RAY] storage_path: expected a folder sparsemod can create, got {str(folder)!r} "
+                          f"({type(error).__name__}: {error.strerror or error})") from None
+
+
+def start_ray(settings: RaySettings, debug: bool) -> None:
+    """``ray.init`` for ``address``: this machine's own runtime (``local``) or a cluster's.
+
+    An address where no cluster answers is a one-line error naming the key: ``ray.init``
+    itself would retry an unreachable GCS for ever.
+    """
+    address = None if settings.address == "local" else settings.address
+    if address not in (None, "auto"):
+        host, port = address.removeprefix("ray://").rsplit(":", 1)
+        try:
+            socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as error:
+            raise ConfigError(f"[RAY] address: nothing answers at {address} ({error.strerror or error}); "
+                              "start the cluster (ray start --head) or set address = local") from None
+    # a cluster's nodes import sparsemod from the driver's copy
+    runtime_env = None if address is None else {"py_modules": [str(Path(__file__).parent)]}
+    try:
+        ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
+                 log_to_driver=debug, configure_logging=debug,
+                 logging_level=logging.INFO if debug else logging.ERROR)
+    except ConnectionError as error:  # auto: no cluster runs on this machine
+        raise ConfigError(f"[RAY] address: {settings.address} found no Ray cluster "
+                          f"({str(error).split('.')[0]}); start one (ray start --head) or set "
+                          "address = local") from None
+    if address is None:
+        check_resources(settings)
+
+
+def check_resources(settings: RaySettings) -> None:
+    """On this machine's runtime, a trial asking for more than there is would wait for ever
+    (Tune only warns): refuse it now, naming the key."""
+    have = ray.cluster_resources()
+    for key, resource in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")):
+        wanted, total = getattr(settings, key), have.get(resource, 0.0)
+        if wanted > total:
+            ray.shutdown()
+            raise ConfigError(f"[RAY] {key}: expected at most the {total:g} {resource}s of this machine's "
+                              f"Ray runtime (address = local), got {wanted:g}")
+
+
 class TuneExecutor:
     """Runs the search's trials as a Tune experiment, ``max_concurrent`` at a time."""
 
     def __init__(self, problem: Problem, data: DataBundle, trial_config: TrialConfig, settings: RaySettings,
                  storage: str, experiment: str, splitter: bool = False, debug: bool = False):
         quiet_ray(debug)
+        if "://" not in storage:
+            check_storage_folder(Path(storage))
         self.started_here = not ray.is_initialized()
         if self.started_here:
-            address = None if settings.address == "local" else settings.address
-            # a cluster's nodes import sparsemod from the driver's copy
-            runtime_env = None if address is None else {"py_modules": [str(Path(__file__).parent)]}
-            ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
-                     log_to_driver=debug, configure_logging=debug, logging_level=logging.INFO
-                     if debug else logging.ERROR)
-            if address is None:
-                self._check_resources(settings)
+            start_ray(settings, debug)
         self.capacity = settings.max_concurrent
         self.storage, self.experiment = storage, experiment
         self.board = ray.remote(num_cpus=0)(JobBoard).remote()
@@ -293,30 +339,24 @@ class TuneExecutor:
         trainable = tune.with_resources(
             tune.with_parameters(tune_trial, example=example, data=data, trial_config=trial_config, board=self.board),
             {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial})
-        self.tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(AxLoopSearcher(self), settings.max_concurrent),
-                                        scheduler=RuleScheduler(self.decide), num_samples=-1,
-                                        # a trial's process, with torch imported, runs the next one
-                                        reuse_actors=True,
-                                        trial_name_creator=trial_name, trial_dirname_creator=trial_name),
-            run_config=tune.RunConfig(
-                name=experiment, storage_path=storage, stop=Closed(self.closed), verbose=2 if debug else 0,
-                failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-                callbacks=[TrialEvents(self), *logger_callbacks(settings.callbacks, experiment, storage)]))
+        tune_config = tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(AxLoopSearcher(self), settings.max_concurrent),
+            scheduler=RuleScheduler(self.decide), num_samples=-1,
+            reuse_actors=True,  # a trial's process, with torch imported, runs the next one
+            trial_name_creator=trial_name, trial_dirname_creator=trial_name)
+        run_config = tune.RunConfig(
+            name=experiment, storage_path=storage, stop=Closed(self.closed), verbose=2 if debug else 0,
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            callbacks=[TrialEvents(self), *logger_callbacks(settings.callbacks, experiment, storage)])
+        try:
+            self.tuner = tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)
+        except (OSError, ValueError) as error:  # pyarrow cannot open storage_path
+            if self.started_here:
+                ray.shutdown()
+            raise ConfigError(f"[RAY] storage_path: expected a folder or a URI Tune can write to, got "
+                              f"{storage!r} ({type(error).__name__}: {' '.join(str(error).split())[:200]})") from None
         self.thread = threading.Thread(target=self._fit, name="sparsemod-tune", daemon=True)
         self.thread.start()  # now: Tune starts while the search asks for its first trials
-
-    def _check_resources(self, settings: RaySettings) -> None:
-        """On this machine's runtime, a trial asking for more than there is would wait
-        forever (Tune only warns): refuse it now, naming the key."""
-        have = ray.cluster_resources()
-        for key, resource in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")):
-            wanted, total = getattr(settings, key), have.get(resource, 0.0)
-            if wanted > total:
-                ray.shutdown()
-                raise ConfigError(f"[RAY] {key}: expected at most the {total:g} {resource}s of this machine's "
-                                  f"Ray runtime (address = local), got {wanted:g}")
 
     @property
     def path(self) -> str:

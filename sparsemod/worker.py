@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 from multiprocessing.connection import Connection
 
 
 def serve(connection: Connection) -> None:
     """The worker process: import, learn its problem, then run each job received."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
+    # A search cut short ends a running trial with SIGTERM: exit through Python's clean-up, so
+    # that the semaphores of this process (tqdm's lock, taken by torch.fx) are released.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     from sparsemod.trial import run_trial  # torch: the import this process starts early for
 
     setup = connection.recv()

@@ -116,6 +116,37 @@ def test_a_search_killed_in_its_morph_rounds_resumes_them(tmp_path):
     assert "state: finished" in (results / "time.txt").read_text()
 
 
+def test_ctrl_c_ends_the_search_in_one_line_and_it_resumes(tmp_path):
+    """SIGINT to the terminal's process group, as Ctrl-C sends it: no traceback, exit 130,
+    no process of the search left, and --resume finishes the plan."""
+    config = write_config(tmp_path, train={"r1": "4", "r2": "2", "batch_size": "2", "epochs1": "2",
+                                           "epochs2": "2"})
+    results = tmp_path / "results" / "run"
+    process = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--config", str(config)],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.time() + 240
+    while rows(results / "trials.csv") < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    [line] = err.strip().splitlines()  # no traceback, no warning of a leaked semaphore
+    with pytest.raises(ProcessLookupError):  # the trial worker went with the search
+        for _ in range(100):
+            os.killpg(process.pid, 0)
+            time.sleep(0.1)
+    before = pd.read_csv(results / "trials.csv")
+    assert 2 <= len(before) < 8 and not (results / ".lock").exists()
+    assert line == (f"interrupted: {len(before)} trials recorded in {results}; "
+                    "python main.py --resume continues the search")
+    assert main(["--config", str(config), "--resume"]) == 0
+    after = pd.read_csv(results / "trials.csv")
+    assert sorted(after["index"]) == list(range(8))
+    kept = after.set_index("index").loc[before["index"]].reset_index()
+    pd.testing.assert_frame_equal(kept[["arm", "phase", "error"]], before[["arm", "phase", "error"]])
+
+
 def test_a_search_killed_in_its_first_trial_resumes(tmp_path):
     config = write_config(tmp_path, train={"r1": "2", "r2": "0", "epochs1": "3"})
     results = tmp_path / "results" / "run"

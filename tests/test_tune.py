@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -120,9 +122,15 @@ def test_trials_report_epochs_and_the_tune_scheduler_stops_them(tmp_path):
 
 
 def ray_daemons(temp_dir: str) -> list[str]:
-    """Command lines of the processes of Ray sessions under ``temp_dir`` (gcs_server, raylet, ...)."""
-    listing = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if temp_dir in line]
+    """Command lines of the processes of Ray sessions under ``temp_dir``: its path is in their
+    arguments (gcs_server, raylet) or environment (agents and workers that renamed themselves)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):  # gone, or not a process
+            if proc.name.isdigit() and f"RAY_TMPDIR={temp_dir}".encode() in (proc / "environ").read_bytes().split(b"\0") \
+                    or temp_dir.encode() in (proc / "cmdline").read_bytes():
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+    return found
 
 
 def test_a_killed_driver_leaves_no_ray_daemons_and_resumes_with_nothing_lost(tmp_path):
@@ -130,26 +138,29 @@ def test_a_killed_driver_leaves_no_ray_daemons_and_resumes_with_nothing_lost(tmp
     config.write_text(config.read_text() + RAY)
     results = tmp_path / "results" / "run"
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a limit
-    search = subprocess.Popen([sys.executable, "main.py", "--config", str(config)], cwd=REPO,
-                              env={**os.environ, "RAY_TMPDIR": temp_dir}, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    output = tmp_path / "printed.txt"  # a file, as a user's redirect (a pipe's reader changes Ray's exit)
+    with output.open("w") as out:
+        search = subprocess.Popen([sys.executable, "main.py", "--config", str(config)], cwd=REPO,
+                                  env={**os.environ, "RAY_TMPDIR": temp_dir}, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and search.poll() is None:
         if (results / "trials.csv").exists() and len(pd.read_csv(results / "trials.csv")) >= 2:
             break
         time.sleep(0.5)
-    assert search.poll() is None, search.stdout.read()
+    assert search.poll() is None, output.read_text()
     assert ray_daemons(temp_dir)  # the search's own Ray runtime runs
     before = pd.read_csv(results / "trials.csv")
     search.send_signal(signal.SIGKILL)
     search.wait()
-    for _ in range(40):  # Ray's daemons share the driver's fate (they exit within seconds)
-        if not ray_daemons(temp_dir):
-            break
-        time.sleep(0.5)
+    killed = time.monotonic()
+    while time.monotonic() < killed + 20 and not all("Agent" in line for line in ray_daemons(temp_dir)):
+        time.sleep(0.5)  # the runtime's GCS, raylet and trial workers go with the driver
+    assert all("Agent" in line for line in ray_daemons(temp_dir)), ray_daemons(temp_dir)
+    while time.monotonic() < killed + 90 and ray_daemons(temp_dir):
+        time.sleep(1)  # Ray's two idle agents wait for the dead GCS a minute, then exit too
     assert ray_daemons(temp_dir) == []
     shutil.rmtree(temp_dir, ignore_errors=True)  # the killed session's logs
-    printed = search.stdout.read()  # Ray's start-up and Tune's tables are hidden without debug
+    printed = output.read_text()  # Ray's start-up and Tune's tables are hidden without debug
     assert not any(notice in printed for notice in ("Started a local Ray instance", "(raylet)",
                                                     "View detailed results", "Trial status")), printed
 
@@ -187,8 +198,39 @@ def test_a_trial_asking_for_more_than_the_local_runtime_has_is_refused(tmp_path,
     config.write_text(config.read_text() + RAY + "gpus_per_trial = 1\n")
     assert main(["--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert err.strip().splitlines()[-1] == ("error: [RAY] gpus_per_trial: expected at most the 0 GPUs of this "
-                                            "machine's Ray runtime (address = local), got 1")
+    assert err.strip().splitlines()[-1] == (f"error: {config} [RAY] gpus_per_trial: expected at most the 0 GPUs "
+                                            "of this machine's Ray runtime (address = local), got 1")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("keys, message", [
+    ("address = 127.0.0.1:{port}", "[RAY] address: nothing answers at 127.0.0.1:{port} (Connection refused); "
+                                   "start the cluster (ray start --head) or set address = local"),
+    ("address = auto", "[RAY] address: auto found no Ray cluster (Could not find any running Ray instance); "
+                       "start one (ray start --head) or set address = local"),
+    ("address = local\nstorage_path = /proc/sparsemod", "[RAY] storage_path: expected a folder sparsemod can "
+                                                        "create, got '/proc/sparsemod' (FileNotFoundError: No "
+                                                        "such file or directory)"),
+])
+def test_a_cluster_or_storage_ray_cannot_use_is_one_line_naming_the_key(tmp_path, keys, message):
+    """Not a Ray traceback, nor ray.init retrying an unreachable address for ever."""
+    port = free_port()
+    config = write_config(tmp_path)
+    config.write_text(config.read_text() + "[RAY]\n" + keys.format(port=port) + "\n")
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # no runtime of another test is found there
+    try:
+        done = subprocess.run([sys.executable, "main.py", "--config", str(config)], cwd=REPO, timeout=120,
+                              env={**os.environ, "RAY_TMPDIR": temp_dir}, capture_output=True, text=True)
+        assert ray_daemons(temp_dir) == []  # no Ray runtime started, none left
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error: {config} {message.format(port=port)}"]
 
 
 def test_a_gpu_trial_is_given_the_gpu_ray_assigned_it(tmp_path):
