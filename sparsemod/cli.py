@@ -175,7 +175,10 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
                                     experiment_name(train.name), train.splitter, train.debug)
         except ConfigError as error:  # Ray or Tune refused a [RAY] key
             raise ConfigError(f"{settings.path} {error}") from None
-        where = f"Ray Tune ({settings.ray.address}, {executor.capacity} at once; Tune's experiment in {executor.path})"
+        each = f"{settings.ray.cpus_per_trial:g} CPU" + (f" + {settings.ray.gpus_per_trial:g} GPU"
+                                                         if settings.ray.gpus_per_trial else "")
+        where = (f"Ray Tune ({settings.ray.address}, {executor.capacity} at once, {each} each; "
+                 f"Tune's experiment in {executor.path})")
     else:
         source = ProblemSource(problem.source, train.splitter, train.dataset, train.data_dir, train.seed)
         executor = WorkerExecutor(source, trial_config(settings), settings.ray.max_failures, worker)

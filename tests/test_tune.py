@@ -163,6 +163,7 @@ def test_a_killed_driver_leaves_no_ray_daemons_and_resumes_with_nothing_lost(tmp
     printed = output.read_text()  # Ray's start-up and Tune's tables are hidden without debug
     assert not any(notice in printed for notice in ("Started a local Ray instance", "(raylet)",
                                                     "View detailed results", "Trial status")), printed
+    assert "(Ray Tune (local, 2 at once, 1 CPU each; Tune's experiment in " in printed.splitlines()[0]
 
     assert main(["--config", str(config), "--resume"]) == 0
     after = pd.read_csv(results / "trials.csv")
