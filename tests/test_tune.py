@@ -237,6 +237,59 @@ def test_a_cluster_or_storage_ray_cannot_use_is_one_line_naming_the_key(tmp_path
     assert done.stderr.strip().splitlines() == [f"error: {config} {message.format(port=port)}"]
 
 
+def test_an_address_where_something_else_listens_is_one_line(tmp_path):
+    """A port that accepts but does not speak Ray's gRPC (a web server, a typo'd port):
+    ray.init would retry it for ever."""
+    config = write_config(tmp_path)
+    with socket.socket() as listener:  # accepts connections (the kernel's backlog), says nothing
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        config.write_text(config.read_text() + f"[RAY]\naddress = 127.0.0.1:{port}\n")
+        done = subprocess.run([sys.executable, "main.py", "--config", str(config)], cwd=REPO, timeout=120,
+                              capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: {config} [RAY] address: 127.0.0.1:{port} answers, but not as a Ray cluster (no gRPC reply "
+        "within 10 s); give its head node's GCS port (6379 unless ray start --port changed it; ray://: its "
+        "client port, 10001)"]
+
+
+def test_a_search_on_a_running_cluster_at_its_address(tmp_path):
+    """The README's cluster steps on one machine: ``ray start --head``, then ``address =
+    HEAD_IP:PORT`` (Ray's token authentication on, as ``RAY_AUTH_MODE=token`` asks)."""
+    import ray.util
+
+    host, port = ray.util.get_node_ip_address(), free_port()
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    env = {**os.environ, "RAY_TMPDIR": temp_dir, "RAY_AUTH_MODE": "token"}
+    head = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+                             f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                             f"--temp-dir={temp_dir}", "--disable-usage-stats"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and head.poll() is None:
+            with contextlib.suppress(OSError):
+                socket.create_connection((host, port), timeout=1).close()
+                break
+            time.sleep(0.5)
+        config = write_config(tmp_path, train={"r1": "2", "r2": "1"})
+        config.write_text(config.read_text() + f"[RAY]\naddress = {host}:{port}\nmax_concurrent = 2\n")
+        done = subprocess.run([sys.executable, "main.py", "--config", str(config)], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        head.terminate()  # ray start --block stops the cluster's processes as it exits
+        head.wait(timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"(Ray Tune ({host}:{port}, 2 at once, 1 CPU each;" in done.stdout.splitlines()[0]
+    table = pd.read_csv(tmp_path / "results" / "run" / "trials.csv")
+    assert sorted(table["index"]) == [0, 1, 2, 3] and (table["status"] == "completed").all(), table["reason"]
+    # the trials ran in the cluster's workers, which logged into its session folder
+    assert any(Path(temp_dir).glob("session_*/logs/worker-*")), "no trial ran on the cluster"
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
 def test_a_gpu_trial_is_given_the_gpu_ray_assigned_it(tmp_path):
     """gpus_per_trial = 1 on a runtime with one GPU (a real one, or one Ray is told of on a
     CPU-only machine): the trial trains on ``cuda``, the GPU Ray made visible to it."""
