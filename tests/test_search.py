@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import write_config
+from conftest import REPO, write_config
 from sparsemod.cli import main
 from sparsemod.problem import load_problem
 from sparsemod.snapshot import load_client
@@ -122,6 +124,16 @@ def test_existing_results_are_never_overwritten(finished_search, capsys):
     assert main(["--config", str(config)]) == 2
     assert "already holds a search" in capsys.readouterr().err
     assert (results / "trials.csv").read_text() == before
+
+
+def test_a_search_whose_first_gp_model_has_one_trial_prints_no_warning(tmp_path):
+    """r1 = 2: the first GP ask runs beside Sobol trial 1, on a model of one completed trial
+    (its outcomes constant, by construction); the user gets no warning lines for it."""
+    config = write_config(tmp_path, train={"r1": "2", "r2": "1"})
+    done = subprocess.run([sys.executable, str(REPO / "main.py"), "--config", str(config)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "gp: trial 2 suggested" in done.stdout
 
 
 def test_same_seed_same_sobol_points_and_metrics(tmp_path):
