@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -257,12 +258,13 @@ def test_an_address_where_something_else_listens_is_one_line(tmp_path):
 
 def test_a_search_on_a_running_cluster_at_its_address(tmp_path):
     """The README's cluster steps on one machine: ``ray start --head``, then ``address =
-    HEAD_IP:PORT`` (Ray's token authentication on, as ``RAY_AUTH_MODE=token`` asks)."""
+    HEAD_IP:PORT``, with Ray's token authentication on (``RAY_AUTH_MODE=token``, the cluster's
+    token in ``RAY_AUTH_TOKEN``)."""
     import ray.util
 
     host, port = ray.util.get_node_ip_address(), free_port()
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    env = {**os.environ, "RAY_TMPDIR": temp_dir, "RAY_AUTH_MODE": "token"}
+    env = {**os.environ, "RAY_TMPDIR": temp_dir, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     head = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
                              f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
                              f"--temp-dir={temp_dir}", "--disable-usage-stats"],
