@@ -476,6 +476,10 @@ def load_config(path: str | Path) -> Settings:
     ray = values["RAY"]
     if ray["storage_path"] and "://" not in ray["storage_path"]:
         ray["storage_path"] = str(resolve(ray["storage_path"]))
+    if ray["address"].startswith("ray://") and importlib.util.find_spec("grpc") is None:
+        raise ConfigError(f"{path} [RAY] address: ray://… connects through the Ray Client, which needs "
+                          f"pip install \"ray[client]\" (grpcio is not installed), got {ray['address']!r}; "
+                          "or give the head's GCS address, HEAD_IP:6379")
     for name in ray["callbacks"]:
         if importlib.util.find_spec(TUNE_CALLBACKS[name]) is None:  # finds, does not import
             raise ConfigError(f"{path} [RAY] callbacks: {name} needs the {TUNE_CALLBACKS[name]} package, "

@@ -125,6 +125,23 @@ def with_ray(config_file, **keys) -> Path:
     return path
 
 
+def test_a_ray_client_address_needs_the_ray_client_package(config_file, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    # as on a machine with Ray but not ray[client] (this one: grpcio is not installed)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda module, *a: None if module == "grpc" else find_spec(module, *a))
+    path = config_file()
+    path.write_text(path.read_text() + "[RAY]\naddress = ray://head:10001\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (f"{path} [RAY] address: ray://… connects through the Ray Client, which needs "
+                                 'pip install "ray[client]" (grpcio is not installed), got \'ray://head:10001\'; '
+                                 "or give the head's GCS address, HEAD_IP:6379")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda module, *a: object())
+    assert load_config(path).ray.address == "ray://head:10001"
+
+
 def test_storage_path_is_a_folder_relative_to_the_config_or_a_uri(config_file, tmp_path):
     assert load_config(config_file()).ray.storage_path == ""
     assert load_config(with_ray(config_file, storage_path="tune/runs")).ray.storage_path == str(tmp_path / "tune" / "runs")
