@@ -87,9 +87,10 @@ def quiet_ax(debug: bool) -> None:
     # Ax gives each module's logger its own level, so the parent's level is not enough.
     for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("ax", "botorch")]:
         logging.getLogger(name).setLevel(level)
-    # A GP asked while trials train can model a single completed trial, whose outcomes are
-    # constant by construction: Ax's notice of it is nothing a user can act on.
-    logging.getLogger("ax.adapter.transforms.standardize_y").setLevel(level if debug else logging.ERROR)
+    if not debug:
+        # A GP asked while trials train can model a single completed trial, whose outcomes
+        # are constant by construction: Ax's notice of it is nothing a user can act on.
+        logging.getLogger("ax.adapter.transforms.standardize_y").setLevel(logging.ERROR)
 
 
 def trials_of(client: Client) -> dict:

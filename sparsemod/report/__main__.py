@@ -18,7 +18,7 @@ def read_trials(path: Path, metrics: list[str]) -> pd.DataFrame:
     """trials.csv, with a one-line ValueError naming it where it is no trials table."""
     try:
         trials = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not a trials table ({error})") from None
     missing = sorted({"status", *metrics} - set(trials.columns))
     if missing:
