@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sparsemod.config import load_config  # noqa: E402
-from sparsemod.generation import optimize_on_one_thread  # noqa: E402
+from sparsemod.optimizer import optimize_on_one_thread  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
 from sparsemod.search import make_client, quiet_ax  # noqa: E402
 

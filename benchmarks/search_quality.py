@@ -229,7 +229,7 @@ def rounds(trials: int) -> tuple[int, int, int]:
 
 def run(method: str, seed: int, args) -> Path:
     """One (method, seed) run in its own folder; its trials table, written to ``args.out``."""
-    from sparsemod.generation import optimize_on_one_thread
+    from sparsemod.optimizer import optimize_on_one_thread
 
     optimize_on_one_thread()  # Ax's GP fits too: the runs side by side share the cores
     warnings.filterwarnings("ignore")

@@ -19,6 +19,7 @@ from sparsemod.worker import Worker
 
 if TYPE_CHECKING:
     from sparsemod.data import DataBundle
+    from sparsemod.optimizer.proposer import Proposer
     from sparsemod.problem import Problem
     from sparsemod.results import ResultsFolder
     from sparsemod.trial import TrialConfig
@@ -74,6 +75,7 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
         from sparsemod.lock import FolderLock, FolderLockedError
         from sparsemod.results import ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError
         from sparsemod.retrain import locate_arm, retrain_arm, summary
+        from sparsemod.optimizer.proposer import InfeasibleSpace
         from sparsemod.search import SearchStopped
         from sparsemod.snapshot import SnapshotError
     finally:
@@ -90,14 +92,21 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
         problem, data = prepare(settings)
         results = ResultsFolder(settings.search.folder, settings.search.objective_names,
                                 [p.name for p in problem.space], settings.search.constraints)
+        proposer = make_proposer(settings, problem, data)
         if args.resume:
             results.open_existing()
         else:
             results.create()
+            try:  # an impossible budget is one line before anything trains
+                proposer.start(settings.search.r1)
+            except InfeasibleSpace:
+                for empty in (results.models, results.folder):
+                    empty.rmdir()
+                raise
         with FolderLock(results.folder):
-            return search(settings, problem, data, results, args.resume, worker)
+            return search(settings, problem, data, results, args.resume, worker, proposer)
     except (ConfigError, ResultsExistError, ResultsMissingError, ResultsDamagedError,
-            FolderLockedError, SnapshotError, SearchStopped) as error:
+            FolderLockedError, SnapshotError, SearchStopped, InfeasibleSpace) as error:
         return _usage_error(error)
 
 
@@ -127,24 +136,37 @@ def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
     return problem, data
 
 
-def trial_config(settings: Settings) -> TrialConfig:
+def trial_config(settings: Settings, guard: bool = False) -> TrialConfig:
+    """How trials run; ``guard``: a network over a cost constraint is refused before it
+    trains (a search's trials; the [TEST] mode retrains whichever arm it is given)."""
     from sparsemod.costs import resolve_device
     from sparsemod.trial import TrialConfig
 
     train = settings.search
     device = resolve_device(train.device, train.flops, train.bandwidth)
+    budget = tuple(c for c in train.constraints if c.metric != "error") if guard else ()
     return TrialConfig(train.quant_scheme, train.calibration_batches, device, train.threads,
                        train.debug, settings.morphnet if train.pruning else None, train.splitter,
-                       train.schedule, train.augment_shift)
+                       train.schedule, train.augment_shift, budget=budget)
+
+
+def make_proposer(settings: Settings, problem: Problem, data: DataBundle) -> Proposer:
+    """Where the search's candidates come from, with the budget its exact costs enforce."""
+    from sparsemod.costs.oracle import CostOracle
+    from sparsemod.optimizer.proposer import Proposer
+
+    train, config = settings.search, trial_config(settings, guard=True)
+    oracle = CostOracle(problem, data, train.quant_scheme, config.device, train.splitter, config.budget)
+    return Proposer(oracle, train.objective_names, train.constraints, train.seed)
 
 
 def search(settings: Settings, problem: Problem, data: DataBundle, results: ResultsFolder,
-           resume: bool, worker: Worker | None = None) -> int:
+           resume: bool, worker: Worker | None = None, proposer: Proposer | None = None) -> int:
     import warnings
 
     from sparsemod.executors import ProblemSource, WorkerExecutor
     from sparsemod.resume import check_settings, record_settings, repair_rows
-    from sparsemod.generation import optimize_on_one_thread
+    from sparsemod.optimizer import optimize_on_one_thread
     from sparsemod.search import Search, make_client, quiet_ax
     from sparsemod.snapshot import load_client
 
@@ -159,7 +181,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
         print(f"warning: {problem.source.name} defines no MORPHISMS: the r3 = {train.r3} morphism "
               "rounds are skipped", file=sys.stderr)
     if resume:
-        client = load_client(results.folder / "experiment.json", train.seed)
+        client = load_client(results.folder / "experiment.json")
         check_settings(client, settings, problem)
         for line in repair_rows(results, client):
             print(f"warning: {line}", file=sys.stderr)
@@ -171,7 +193,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
 
         storage = settings.ray.storage_path or str(results.folder / "tune")
         try:
-            executor = TuneExecutor(problem, data, trial_config(settings), settings.ray, storage,
+            executor = TuneExecutor(problem, data, trial_config(settings, guard=True), settings.ray, storage,
                                     experiment_name(train.name), train.splitter, train.debug)
         except ConfigError as error:  # Ray or Tune refused a [RAY] key
             raise ConfigError(f"{settings.path} {error}") from None
@@ -181,14 +203,15 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
                  f"Tune's experiment in {executor.path})")
     else:
         source = ProblemSource(problem.source, train.splitter, train.dataset, train.data_dir, train.seed)
-        executor = WorkerExecutor(source, trial_config(settings), settings.ray.max_failures, worker)
+        executor = WorkerExecutor(source, trial_config(settings, guard=True), settings.ray.max_failures, worker)
         where = "worker process"
     morphs = f" + {train.r3}x{train.batch_size} morph" if train.morphisms and train.r3 and problem.morphisms else ""
     print(f"sparsemod: {'resuming ' if resume else ''}{train.r1} Sobol + {train.r2}x{train.batch_size} "
           f"GP{morphs} trials of {problem.source.name} on {train.dataset} ({where}); objectives "
           f"{', '.join(train.objective_names)}; results in {results.folder}")
     try:
-        Search(train, problem, executor, results, client).run()
+        Search(train, problem, executor, results, client,
+               proposer or make_proposer(settings, problem, data)).run()
     except KeyboardInterrupt:  # Search.run has closed its trials and saved what finished
         print(f"interrupted: {len(results.rows)} trials recorded in {results.folder}; "
               "python main.py --resume continues the search", file=sys.stderr)

@@ -31,20 +31,19 @@ import torch
 from tqdm import tqdm
 
 from ax.api.client import Client
-from ax.utils.common.random import with_rng_seed
 
 from sparsemod.config import OBJECTIVES, TrainSettings
 from sparsemod.executors import Executor
-from sparsemod.generation import generation_strategy
 from sparsemod.hypervolume import hypervolume
-from sparsemod.morphisms.round import draw_candidates, score
+from sparsemod.morphisms.round import draw_candidates
+from sparsemod.optimizer.proposer import Observed, Proposer
 from sparsemod.prefetch import Prefetch
 from sparsemod.problem import Problem
 from sparsemod.progress import Progress
 from sparsemod.report import write_report
 from sparsemod.results import ResultsFolder
 from sparsemod.snapshot import save_client
-from sparsemod.space import Float, to_ax
+from sparsemod.space import to_ax
 from sparsemod.stopping import MOASHA, Report
 from sparsemod.trial import Inheritance, TrialJob, TrialResult, trial_seed
 
@@ -70,14 +69,15 @@ def phases(settings: TrainSettings, morphing: bool = True) -> list[Phase]:
 
 
 def make_client(settings: TrainSettings, problem: Problem) -> Client:
+    """Ax's record of the search: its parameters and optimization config.  Every trial is
+    attached to it by the search (:mod:`sparsemod.optimizer`), so it holds no generation
+    strategy of its own, and experiment.json loads with Ax alone."""
     client = Client(random_seed=settings.seed)
     client.configure_experiment(parameters=to_ax(problem.space), name=settings.name)
     # A constraint on an objective becomes Ax's objective threshold; on another metric, an
     # outcome constraint (every trial reports all four metrics).
     client.configure_optimization(objective=", ".join(f"-{name}" for name in settings.objective_names),
                                   outcome_constraints=[str(c) for c in settings.constraints] or None)
-    continuous = any(isinstance(parameter, Float) for parameter in problem.space)
-    client.set_generation_strategy(generation_strategy(settings.r1, settings.objectives, settings.seed, continuous))
     return client
 
 
@@ -106,9 +106,12 @@ class Search:
     """Runs the phases; a search resumed from its folder continues where it stopped."""
 
     def __init__(self, settings: TrainSettings, problem: Problem, executor: Executor,
-                 results: ResultsFolder, client: Client):
+                 results: ResultsFolder, client: Client, proposer: Proposer):
         self.settings, self.problem, self.executor = settings, problem, executor
-        self.results, self.client = results, client
+        self.results, self.client, self.proposer = results, client, proposer
+        for index, trial in sorted(trials_of(client).items()):  # a resumed search's counts go on
+            for phase, counts in trial.run_metadata.get("candidates", {}).items():
+                proposer.restore_counts(phase, counts)
         earlier = results.read_times()
         self.earlier_total = earlier.pop("search", 0.0)
         self.phase_seconds: dict[str, float] = earlier
@@ -239,8 +242,9 @@ class Search:
             raise RuntimeError(f"no trial to run in phase {phase.name}")
         seconds = time.perf_counter() - start
         self._add_optimizer_time(seconds, seconds)
-        if phase.name != "sobol" and jobs:
-            progress.message(f"{phase.name}: {self._trials(jobs)} suggested in {seconds:.1f} s")
+        if jobs:
+            progress.message(f"{phase.name}: {self._trials(jobs)} suggested in {seconds:.1f} s "
+                             f"({self.proposer.counts[phase.name].line()})")
         return jobs
 
     def _start_prefetch(self, target: Phase | None) -> None:
@@ -288,16 +292,49 @@ class Search:
         return taken
 
     def _suggest(self, phase: Phase, count: int) -> list[TrialJob]:
-        """New Ax trials for ``phase`` (none: the phase is stopped, with its reason)."""
+        """New Ax trials for ``phase``, each within the budget before it trains (none: the
+        phase is stopped, with its reason)."""
+        arms = [dict(t.arm.parameters) for t in trials_of(self.client).values()]
         if phase.name == "morph":
             asked = self._attach_children(count)
             if not asked:
-                self.stopped[phase.name] = "no new child of the Pareto parents lies in the search space"
+                self.stopped[phase.name] = "no new child of the Pareto parents lies in the search space and the budget"
         else:
-            asked = self.client.get_next_trials(max_trials=count)
-            for index in asked:
-                trials_of(self.client)[index].update_run_metadata({"phase": phase.name})
+            if phase.name == "sobol":
+                sobol = [dict(t.arm.parameters) for t in trials_of(self.client).values()
+                         if t.run_metadata.get("phase") == "sobol"]
+                chosen = self.proposer.start(count, tried=sobol)
+            else:
+                chosen = self.proposer.gp(count, self._observed(), tried=arms)
+            asked = {self._attach(params, {"phase": phase.name}): params for params in chosen}
+            if not asked:
+                self.stopped[phase.name] = "no untried candidate of the pool fits the budget"
+        self._record_counts(list(asked))
         return [self._job(index, phase, params) for index, params in asked.items()]
+
+    def _attach(self, params: dict, metadata: dict) -> int:
+        index = self.client.attach_trial(parameters=params)
+        trials_of(self.client)[index].update_run_metadata(metadata)
+        return index
+
+    def _record_counts(self, indices: list[int]) -> None:
+        """The candidates drawn and rejected so far, by phase, kept with the newest trial (a
+        resumed search reads them back; time.txt shows them)."""
+        if indices:
+            trials_of(self.client)[indices[-1]].update_run_metadata(
+                {"candidates": {phase: vars(c).copy() for phase, c in self.proposer.counts.items()}})
+
+    def _observed(self) -> Observed:
+        """What the GP learns from (completed and stopped trials' errors), and the trials
+        still running, pending."""
+        trials = trials_of(self.client)
+        observed = Observed()
+        for row in self.results.rows:
+            if row["status"] in ("completed", "stopped") and int(row["index"]) in trials:
+                observed.params.append(dict(trials[int(row["index"])].arm.parameters))
+                observed.error.append(float(row["error"]))
+        observed.pending = [dict(t.arm.parameters) for t in trials.values() if t.status.is_running]
+        return observed
 
     def _submit(self, jobs: list[TrialJob]) -> None:
         for job in jobs:
@@ -331,37 +368,24 @@ class Search:
         self.phase_seconds["optimizer not hidden"] = self.phase_seconds.get("optimizer not hidden", 0.0) + waited
 
     def _attach_children(self, count: int) -> dict[int, dict]:
-        """Draw ``candidates`` children of the Pareto parents, attach the ``count`` the
-        acquisition function scores highest."""
+        """Draw ``candidates`` children of the Pareto parents and attach the ``count`` that fit
+        the budget and the acquisition function ranks highest, scored jointly."""
         parents = {arm: json.loads((self.results.models / arm / "params.json").read_text())
                    for arm in self.results.pareto()["arm"] if (self.results.models / arm).exists()}
         seen = [dict(t.arm.parameters) for t in trials_of(self.client).values()]
         rng = random.Random(trial_seed(self.settings.seed, len(seen)))
         candidates = draw_candidates(parents, self.problem.morphisms, self.problem.space,
                                      self.settings.candidates, seen, rng)
-        if not candidates:
-            return {}
-        unscored = None
+        observed = self._observed()
         try:
-            # The acquisition function's MC samples come from the process's global torch
-            # generator (seeded at random at start-up): seed it as Ax seeds its own asks, so
-            # that the children picked depend on the search's seed only.
-            with with_rng_seed(trial_seed(self.settings.seed, len(seen))):
-                values = score(self.client, candidates)
-        except Exception as error:  # e.g. no completed trial to fit the GP to: draw order
+            chosen, unscored = self.proposer.morph(candidates, count, observed), None
+        except Exception as error:  # e.g. nothing completed to fit the GP to: draw order
             unscored = f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
             tqdm.write(f"warning: morph candidates not scored ({unscored}); taking them in the order drawn")
-            values = [-float(i) for i in range(len(candidates))]
-        ranked = [c for _, c in sorted(zip(values, range(len(candidates))), reverse=True)]
-        attached = {}
-        for position in ranked[:count]:
-            child = candidates[position]
-            index = self.client.attach_trial(parameters=child.params)
-            trials_of(self.client)[index].update_run_metadata(
-                {"phase": "morph", "parent": child.parent, "operators": list(child.operators),
-                 **({"unscored": unscored} if unscored else {})})
-            attached[index] = child.params
-        return attached
+            chosen = self.proposer.morph(candidates, count, observed, scored=False)
+        return {self._attach(child.params, {"phase": "morph", "parent": child.parent, "operators": list(child.operators),
+                                            **({"unscored": unscored} if unscored else {})}): child.params
+                for child in chosen}
 
     def _job(self, index: int, phase: Phase, params: dict) -> TrialJob:
         metadata = trials_of(self.client)[index].run_metadata
@@ -470,11 +494,12 @@ class Search:
     def _scoring_notes(self) -> list[str]:
         """How the morph children were picked: by the acquisition function, or (when it could
         not score them) in the order drawn, with the first reason."""
+        candidates = [f"candidates: {self.proposer.summary()}"] if self.proposer.counts else []
         morph = [t.run_metadata for t in trials_of(self.client).values()
                  if t.run_metadata.get("phase") == "morph"]
         if not morph:
-            return []
+            return candidates
         unscored = [m["unscored"] for m in morph if "unscored" in m]
         note = (f"morph scoring: {len(morph) - len(unscored)} of {len(morph)} children ranked by the "
                 "acquisition function")
-        return [note + (f"; {len(unscored)} in draw order ({unscored[0]})" if unscored else "")]
+        return candidates + [note + (f"; {len(unscored)} in draw order ({unscored[0]})" if unscored else "")]

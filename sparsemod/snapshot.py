@@ -15,7 +15,6 @@ from typing import Any
 
 from ax.api.client import Client
 
-import sparsemod.generation  # noqa: F401  (registers CappedFitGP, which the snapshot names)
 from sparsemod.results import atomic_write_text
 
 _REDUNDANT_IN_GENERATOR_RUN = ("search_space", "optimization_config")
@@ -45,14 +44,13 @@ class SnapshotError(ValueError):
     """experiment.json cannot be read back as an Ax experiment (one line, names the file)."""
 
 
-def load_client(path: Path, seed: int | None = None) -> Client:
-    """The Client saved at ``path``; ``seed`` as given to the Client that made it (Ax does not
-    save it, and without it every generation after a resume would draw other random numbers)."""
+def load_client(path: Path) -> Client:
+    """The Client saved at ``path`` (the search's own draws are seeded by its settings, so
+    nothing of Ax's random state needs restoring)."""
     try:
         client = Client.load_from_json_file(str(path))
     except Exception as error:  # damaged JSON, or JSON that is not an Ax snapshot
         raise SnapshotError(f"{path}: damaged, not an Ax experiment snapshot "
                             f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
                             "restore it from a backup or start a new search") from None
-    client._random_seed = seed  # the Client's constructor argument; no setter exists
     return client

@@ -36,7 +36,7 @@ from torch import nn
 
 from sparsemod import costs
 from sparsemod.costs.size import model_size
-from sparsemod.config import MorphNetSettings
+from sparsemod.config import Constraint, MorphNetSettings
 from sparsemod.data import DataBundle
 from sparsemod.morphisms import inherit, layer_widths
 from sparsemod.morphnet import ResourceRegularizer, apply_structure, prune
@@ -93,6 +93,7 @@ class TrialConfig:
     schedule: str = "constant"  # the learning rate over a trial's epochs (sparsemod.train.train)
     augment_shift: int = 0  # random shifts of the training images, in pixels
     train_device: str = "cpu"  # where the float network trains ("cuda": a GPU trial on Ray Tune)
+    budget: tuple[Constraint, ...] = ()  # constraints on cost metrics: a network over them never trains
 
 
 @dataclass
@@ -167,6 +168,9 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
         stage = "shape check"
         example = check_runs(model, data.input_shape)
         checked = check_quantizable(model, example, trial_config.quant_scheme)
+        if trial_config.budget:
+            stage = "budget"
+            check_budget(cost_metrics(model, checked, example, trial_config.device)[0], trial_config.budget)
         if job.inherit is not None:
             stage = "inherit"
             parent, parent_widths = rebuild_parent(problem, data, job.inherit, example)
@@ -301,6 +305,26 @@ def check_quantizable(model: nn.Module, example: torch.Tensor, scheme: str) -> n
         raise RuntimeError(f"the network cannot be traced by torch.fx and quantized ({scheme}), "
                            "needed to deploy it; no Python control flow on tensor values: "
                            f"{type(error).__name__}: {' '.join(str(error).split())}") from None
+
+
+def check_budget(costs_now: dict[str, float], budget: tuple[Constraint, ...]) -> None:
+    """The worker's guard: a network over a hard cost constraint is refused before it trains
+    (the search never proposes one; a stale or hand-edited experiment could).  Pruning only
+    removes channels, so the costs before training bound those after it."""
+    from sparsemod.costs.oracle import cost_violations
+
+    broken = cost_violations(costs_now, budget)
+    if broken:
+        raise ValueError(f"over budget before training ({'; '.join(broken)}); not trained")
+
+
+def pre_training_costs(model: nn.Module, input_shape: tuple[int, ...], scheme: str,
+                       device: costs.Device | costs.DeviceProfile) -> dict[str, float]:
+    """The costs a trial measures, of the untrained network as it would deploy: the same
+    shape check, conversion and cost functions as :func:`run_trial` (with pruning off, equal
+    to the completed trial's)."""
+    example = check_runs(model, input_shape)
+    return cost_metrics(model, check_quantizable(model, example, scheme), example, device)[0]
 
 
 def _calibration_batches(data: DataBundle, job: TrialJob, count: int) -> list[torch.Tensor]:

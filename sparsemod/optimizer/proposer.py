@@ -1,0 +1,240 @@
+"""Where every candidate of a search comes from, and why none trains over budget.
+
+Each phase of SpArSe's search (Fedorov et al. 2019, Sec. 3.3) proposes candidates, which pass
+the same gate before Ax sees them (DESIGN.md, "propose a pool"):
+
+1. lower bounds of the costs (:meth:`CostOracle.bounds`, a few ms): a candidate whose bound
+   breaks a budget is over it for sure, and is dropped;
+2. the survivors are ranked (Sobol order in the start; the acquisition function in the GP
+   and morph rounds, :mod:`~sparsemod.optimizer.acquisition`, with the bounds as the cost
+   objectives: ~10 ms a candidate against ~1 s for a conversion, and ordered like the
+   exact costs);
+3. in rank order, the exact pre-training costs (the trial's own conversion, cached by
+   structure) admit the first ones that fit.
+
+So a trained network never breaks a cost constraint, and the counts of what was drawn and
+rejected are kept per phase (the progress lines and time.txt show them).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+
+from sparsemod.config import Constraint
+from sparsemod.costs.oracle import Bounds, CostOracle
+from sparsemod.morphisms.round import Candidate
+from sparsemod.optimizer.acquisition import pick
+from sparsemod.optimizer.encoding import Encoding, SobolStream, key
+from sparsemod.space import Choice, Fixed, Float, Int
+
+START_DRAWS = 4096  # Sobol points tried for a feasible start before the space is called infeasible
+POOL_SIZE = 256  # Sobol points of the GP rounds' pool (drawn once, bounded once)
+NEIGHBOURS = 32  # moves around the best trials added to each GP round's pool
+RANKED_PER_PICK = 4  # the acquisition ranks this many per wanted trial; exact costs admit in order
+
+
+class InfeasibleSpace(RuntimeError):
+    """No point of the search space fits the budget (one line for the user)."""
+
+
+@dataclass
+class Counts:
+    """What one phase's candidates came to."""
+
+    drawn: int = 0
+    over_budget: int = 0  # by their bounds or their exact costs
+    unbuildable: int = 0  # cannot be built, run or converted: never proposed
+    admitted: int = 0
+
+    def line(self) -> str:
+        parts = [f"{self.admitted} of {self.drawn} candidates admitted"]
+        if self.over_budget:
+            parts.append(f"{self.over_budget} over budget")
+        if self.unbuildable:
+            parts.append(f"{self.unbuildable} unbuildable")
+        return ", ".join(parts)
+
+
+@dataclass
+class Observed:
+    """The trials the GP learns from, and those still running (pending)."""
+
+    params: list[dict] = field(default_factory=list)
+    error: list[float] = field(default_factory=list)
+    pending: list[dict] = field(default_factory=list)
+
+
+class Proposer:
+    def __init__(self, oracle: CostOracle, objectives: Sequence[str], constraints: Sequence[Constraint], seed: int):
+        self.oracle, self.objectives, self.seed = oracle, tuple(objectives), seed
+        self.constraints = tuple(constraints)
+        self.encoding = Encoding(oracle.problem.space)
+        self.counts: dict[str, Counts] = {}
+        self._bounds: dict[tuple, Bounds | None] = {}
+        self._pool: list[dict] | None = None
+        self._start: dict[tuple, list[dict]] = {}  # the start found, by what it was asked
+
+    def restore_counts(self, phase: str, saved: dict) -> None:
+        self.counts[phase] = Counts(**saved)
+
+    def summary(self) -> str:
+        """One line: the candidates of each phase (progress lines and time.txt)."""
+        return "; ".join(f"{phase}: {counts.line()}" for phase, counts in self.counts.items())
+
+    def bounds(self, params: dict) -> Bounds | None:
+        k = key(params)
+        if k not in self._bounds:
+            self._bounds[k] = self.oracle.bounds(params)
+        return self._bounds[k]
+
+    def _passes_bounds(self, params: dict, counts: Counts) -> bool:
+        """Within the budget by its bounds; a candidate is counted the first time it is seen."""
+        new = key(params) not in self._bounds
+        found = self.bounds(params)
+        broken = found is None or bool(found.breaks(self.oracle.budget))
+        if new:
+            counts.drawn += 1
+            if found is None:
+                counts.unbuildable += 1
+            elif broken:
+                counts.over_budget += 1
+        return not broken
+
+    def _admit(self, params: dict, counts: Counts) -> bool:
+        """Exact costs decide (only a budget needs them: without one every buildable fits)."""
+        if not self.oracle.budget:
+            counts.admitted += 1
+            return True
+        verdict = self.oracle.exact(params)
+        if verdict.costs is None:
+            counts.unbuildable += 1
+        elif verdict.violations:
+            counts.over_budget += 1
+        else:
+            counts.admitted += 1
+        return verdict.fits
+
+    def start(self, count: int, tried: Sequence[dict] = ()) -> list[dict]:
+        """The first ``count`` Sobol points that fit (those in ``tried`` skipped: a resumed
+        start continues the same sequence); :class:`InfeasibleSpace` if none of
+        ``START_DRAWS`` does."""
+        asked = (count, tuple(sorted(key(p) for p in tried)))
+        if asked in self._start:  # found before the results folder was made: not drawn twice
+            return self._start[asked]
+        counts = self.counts.setdefault("sobol", Counts())
+        seen = {key(p) for p in tried}
+        stream = SobolStream(self.encoding, self.seed)
+        found: list[dict] = []
+        smallest: dict[str, float] = {}
+        while len(found) < count and stream.drawn < START_DRAWS:
+            for params in stream.draw(min(64, START_DRAWS - stream.drawn)):
+                if key(params) in seen:
+                    continue
+                seen.add(key(params))
+                if self._passes_bounds(params, counts) and self._admit(params, counts):
+                    found.append(params)
+                    if len(found) == count:
+                        break
+                elif (b := self._bounds.get(key(params))) is not None:
+                    for metric in ("model_size", "working_memory"):
+                        smallest[metric] = min(smallest.get(metric, float("inf")), getattr(b, metric))
+        if not found and not tried:
+            hint = ", ".join(f"{m} >= {v:g}" for m, v in smallest.items() if any(c.metric == m for c in self.oracle.budget))
+            raise InfeasibleSpace(
+                f"0 of {counts.drawn:,} sampled points fit {', '.join(str(c) for c in self.oracle.budget)}"
+                + (f" (smallest lower bounds seen: {hint})" if hint else "")
+                + f" ({counts.unbuildable} could not be built); narrow the space or relax the budget")
+        self._start[asked] = found
+        return found
+
+    def _cost_vectors(self, rows: Sequence[dict]) -> torch.Tensor:
+        """The bounds as the cost objectives among ``objectives`` (latency: the FLOPs)."""
+        columns = [m for m in self.objectives if m != "error"]
+        values = []
+        for params in rows:
+            b = self.bounds(params)
+            proxy = {"model_size": b.model_size, "working_memory": b.working_memory, "latency": b.flops} if b else {}
+            values.append([proxy.get(m, 0.0) for m in columns])
+        return torch.tensor(values, dtype=torch.double).reshape(len(rows), len(columns))
+
+    def _rank(self, pool: list[dict], observed: Observed, count: int, seed: int) -> list[int]:
+        """Positions in ``pool``, best first by the acquisition function."""
+        encode = self.encoding.encode_all
+        costs = None
+        if len(self.objectives) > 1:
+            costs = (self._cost_vectors(observed.params), self._cost_vectors(observed.pending), self._cost_vectors(pool))
+        positions, _ = pick(encode(observed.params), torch.tensor(observed.error, dtype=torch.double),
+                            encode(pool), count, encode(observed.pending) if observed.pending else None,
+                            costs, self.constraints, seed)
+        return positions
+
+    def _choose(self, pool: list[dict], observed: Observed, count: int, counts: Counts,
+                scored: bool = True) -> list[int]:
+        """Rank ``pool`` (already within the bounds; ``scored`` False: in the order given) and
+        admit the first ``count`` that fit."""
+        if not pool:
+            return []
+        wanted = min(count * RANKED_PER_PICK if self.oracle.budget else count, len(pool))
+        ranked = (self._rank(pool, observed, wanted, self.seed + len(observed.params)) if scored
+                  else list(range(len(pool))))
+        chosen = []
+        for position in ranked:
+            if self._admit(pool[position], counts):
+                chosen.append(position)
+                if len(chosen) == count:
+                    break
+        return chosen
+
+    def _neighbours(self, observed: Observed, rng: random.Random) -> list[dict]:
+        """One or two parameters of a good trial moved (a step of an integer, another value of
+        a choice, a jitter of a real): local refinement the Sobol pool lacks."""
+        best = [p for _, p in sorted(zip(observed.error, observed.params), key=lambda t: t[0])][:8]
+        moves = []
+        free = self.encoding.free
+        for _ in range(NEIGHBOURS if best else 0):
+            params = dict(rng.choice(best))
+            for parameter in rng.sample(free, min(len(free), rng.choice((1, 2)))):
+                params[parameter.name] = _move(parameter, params[parameter.name], rng)
+            moves.append(params)
+        return moves
+
+    def gp(self, count: int, observed: Observed, tried: Sequence[dict]) -> list[dict]:
+        counts = self.counts.setdefault("gp", Counts())
+        if self._pool is None:
+            self._pool = SobolStream(self.encoding, self.seed + 1).draw(POOL_SIZE)
+        rng = random.Random(self.seed * 1_000_003 + len(observed.params))
+        seen = {key(p) for p in tried} | {key(p) for p in observed.pending}
+        pool, keys = [], set()
+        for params in self._pool + self._neighbours(observed, rng):
+            k = key(params)
+            if k in seen or k in keys:
+                continue
+            keys.add(k)
+            if self._passes_bounds(params, counts):
+                pool.append(params)
+        return [pool[i] for i in self._choose(pool, observed, count, counts)]
+
+    def morph(self, children: Sequence[Candidate], count: int, observed: Observed,
+              scored: bool = True) -> list[Candidate]:
+        """The best ``count`` children that fit, best first, scored jointly (each pick pending
+        for the next); ``scored`` False: in the order drawn."""
+        counts = self.counts.setdefault("morph", Counts())
+        kept = [c for c in children if self._passes_bounds(c.params, counts)]
+        return [kept[i] for i in self._choose([c.params for c in kept], observed, count, counts, scored)]
+
+
+def _move(parameter: Int | Float | Choice | Fixed, value, rng: random.Random):
+    if isinstance(parameter, Choice):
+        others = [v for v in parameter.values if v != value]
+        return rng.choice(others) if others else value
+    if isinstance(parameter, Int):
+        return min(max(value + rng.choice((-1, 1)), parameter.low), parameter.high)
+    if isinstance(parameter, Float):
+        jitter = (parameter.high - parameter.low) * rng.gauss(0.0, 0.1)
+        return min(max(value + jitter, parameter.low), parameter.high)
+    return value
+
