@@ -66,13 +66,16 @@ def test_trials_csv_has_every_trial_phase_and_column(finished_search):
     assert ((completed["error"] >= 0) & (completed["error"] <= 1)).all()
 
 
-def test_impossible_architecture_is_a_failed_row_with_its_reason(finished_search):
+def test_impossible_architecture_is_never_trained_and_counted_with_its_reason(finished_search):
+    """depth >= 4 cannot run on 8x8 inputs: such candidates are dropped before they train
+    (the Sobol points drawn for a 3-trial start include some), and time.txt says why."""
     trials = pd.read_csv(finished_search[0] / "trials.csv")
-    failed = trials[trials["status"] == "failed"]
-    assert len(failed) >= 1
-    assert (failed["depth"] >= 4).all()
-    assert failed["reason"].str.contains("cannot run on input").all()
-    assert failed["error"].isna().all()
+    assert (trials["depth"] <= 3).all()
+    assert (trials["status"] == "completed").all()
+    times = (finished_search[0] / "time.txt").read_text()
+    [line] = [line for line in times.splitlines() if line.startswith("candidates: ")]
+    assert "unbuildable (first: " in line
+    assert "Output size is too small" in line or "cannot" in line
 
 
 def test_pareto_csv_is_exactly_the_non_dominated_completed_trials(finished_search):
@@ -148,8 +151,7 @@ def test_same_seed_same_sobol_points_and_metrics(tmp_path):
     pd.testing.assert_frame_equal(tables[0][columns], tables[1][columns])
 
 
-FAILING_EXAMPLE = '''
-from torch import nn
+UNBUILDABLE_EXAMPLE = '''
 from sparsemod.data import load_digits
 from sparsemod.space import Int
 
@@ -162,16 +164,54 @@ def load_data(dataset, data_dir, seed):
     return load_digits(seed)
 '''
 
+# Builds, runs and converts in eval mode (so its costs are known), fails once it trains.
+UNTRAINABLE_EXAMPLE = '''
+from torch import nn
+from sparsemod.data import load_digits
+from sparsemod.space import Int
+
+SPACE = [Int("width", 2, 8)]
+
+class Net(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, width), nn.ReLU(), nn.Linear(width, 10))
+
+    def forward(self, x):
+        return self.body(x)
+
+    def train(self, mode=True):
+        if mode:
+            raise ValueError("this network refuses to train")
+        return super().train(mode)
+
+def build(params, input_shape, num_classes):
+    return Net(params["width"])
+
+def load_data(dataset, data_dir, seed):
+    return load_digits(seed)
+'''
+
+
+def test_a_space_where_nothing_builds_is_one_line_before_anything_is_written(tmp_path, capsys):
+    (tmp_path / "failing.py").write_text(UNBUILDABLE_EXAMPLE)
+    config = write_config(tmp_path, train={"example": str(tmp_path / "failing.py"), "r1": "2", "r2": "1"})
+    assert main(["--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "could be built and run (first: ValueError: width" in err and "never buildable" in err
+    assert not (tmp_path / "results" / "run").exists()  # a corrected config runs under the same name
+
 
 def test_every_sobol_trial_failing_stops_with_one_line_also_on_resume(tmp_path, capsys):
-    (tmp_path / "failing.py").write_text(FAILING_EXAMPLE)
+    (tmp_path / "failing.py").write_text(UNTRAINABLE_EXAMPLE)
     config = write_config(tmp_path, train={"example": str(tmp_path / "failing.py"), "r1": "2", "r2": "1"})
     for argv in (["--config", str(config)], ["--config", str(config), "--resume"]):
         capsys.readouterr()
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
-        assert "every one of the 2 Sobol trials failed" in err and "build: ValueError: width" in err
+        assert "every one of the 2 Sobol trials failed" in err and "refuses to train" in err
         results = tmp_path / "results" / "run"
         assert "state: stopped: every one of the 2 Sobol trials failed" in (results / "time.txt").read_text()
         assert len(pd.read_csv(results / "trials.csv")) == 2 and not (results / ".lock").exists()
@@ -234,11 +274,14 @@ def test_resume_keeps_stopped_trials_and_rebuilds_the_rungs(early_stopped_search
     kept = after.set_index("index").loc[before["index"]].reset_index()
     columns = ["arm", "status", "epochs_trained", "error"]
     pd.testing.assert_frame_equal(kept[columns], before[columns])
+    from sparsemod.cli import make_proposer
+
     settings = load_config(config).search
     problem = load_problem("cnn")
+    proposer = make_proposer(load_config(config), problem, problem.load_data("digits", None, 0))
     search = Search(settings, problem, None, ResultsFolder(results, settings.objective_names,
                                                              [p.name for p in problem.space]),
-                    load_client(results / "experiment.json"))
+                    load_client(results / "experiment.json"), proposer)
     rung = search.stopping.records["scratch"][1]
     assert set(rung) == set(after["index"])  # every trial reached epoch 1
     for row in after[(after["status"] == "stopped") & (after["epochs_trained"] == 1)].itertuples():

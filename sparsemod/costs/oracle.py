@@ -83,6 +83,7 @@ class CostOracle:
     budget: tuple[Constraint, ...] = ()  # the constraints on cost metrics
     _exact: dict[str, Verdict] = field(default_factory=dict, repr=False)
     exact_evaluations: int = 0  # conversions made (cache misses)
+    last_failure: str = ""  # why the last candidate that could not be built or run failed
 
     def _build(self, params: dict) -> tuple[nn.Module, tuple[int, ...]]:
         data = self.data
@@ -111,7 +112,8 @@ class CostOracle:
             for hook in hooks:
                 hook.remove()
             return Bounds(float(weights), float(peak[0]), 2.0 * macs[0])
-        except Exception:
+        except Exception as error:  # the builder's or the forward pass's own words
+            self.last_failure = f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
             return None
 
     def exact(self, params: dict) -> Verdict:

@@ -49,13 +49,14 @@ class Counts:
     over_budget: int = 0  # by their bounds or their exact costs
     unbuildable: int = 0  # cannot be built, run or converted: never proposed
     admitted: int = 0
+    first_failure: str = ""  # why the first unbuildable one failed
 
     def line(self) -> str:
         parts = [f"{self.admitted} of {self.drawn} candidates admitted"]
         if self.over_budget:
             parts.append(f"{self.over_budget} over budget")
         if self.unbuildable:
-            parts.append(f"{self.unbuildable} unbuildable")
+            parts.append(f"{self.unbuildable} unbuildable (first: {self.first_failure})")
         return ", ".join(parts)
 
 
@@ -100,6 +101,7 @@ class Proposer:
             counts.drawn += 1
             if found is None:
                 counts.unbuildable += 1
+                counts.first_failure = counts.first_failure or self.oracle.last_failure
             elif broken:
                 counts.over_budget += 1
         return not broken
@@ -112,6 +114,7 @@ class Proposer:
         verdict = self.oracle.exact(params)
         if verdict.costs is None:
             counts.unbuildable += 1
+            counts.first_failure = counts.first_failure or verdict.reason
         elif verdict.violations:
             counts.over_budget += 1
         else:
@@ -143,13 +146,20 @@ class Proposer:
                     for metric in ("model_size", "working_memory"):
                         smallest[metric] = min(smallest.get(metric, float("inf")), getattr(b, metric))
         if not found and not tried:
-            hint = ", ".join(f"{m} >= {v:g}" for m, v in smallest.items() if any(c.metric == m for c in self.oracle.budget))
-            raise InfeasibleSpace(
-                f"0 of {counts.drawn:,} sampled points fit {', '.join(str(c) for c in self.oracle.budget)}"
-                + (f" (smallest lower bounds seen: {hint})" if hint else "")
-                + f" ({counts.unbuildable} could not be built); narrow the space or relax the budget")
+            raise InfeasibleSpace(self._nothing_fits(counts, smallest))
         self._start[asked] = found
         return found
+
+    def _nothing_fits(self, counts: Counts, smallest: dict[str, float]) -> str:
+        if counts.unbuildable == counts.drawn:
+            return (f"none of {counts.drawn:,} sampled points of the space could be built and run "
+                    f"(first: {counts.first_failure}); check the example's build()")
+        budget = ", ".join(str(c) for c in self.oracle.budget)
+        hint = ", ".join(f"{m} >= {v:g}" for m, v in smallest.items()
+                         if any(c.metric == m for c in self.oracle.budget))
+        return (f"0 of {counts.drawn:,} sampled points fit {budget}"
+                + (f" (smallest lower bounds seen: {hint})" if hint else "")
+                + "; narrow the space or relax the budget")
 
     def _cost_vectors(self, rows: Sequence[dict]) -> torch.Tensor:
         """The bounds as the cost objectives among ``objectives`` (latency: the FLOPs)."""
