@@ -47,14 +47,15 @@ def stored_tensors(value: Any) -> list[torch.Tensor]:
 
 def model_size(model: nn.Module) -> int:
     """Bytes of ``model``'s stored parameters at deployed dtypes."""
+    # Every tensor is held until all are counted: a packed weight's unpacked tensors are
+    # temporaries, and a freed one's address reused by the next would pass for a shared tensor.
+    tensors = [tensor for key, value in model.state_dict().items() if not key.endswith("num_batches_tracked")
+               for tensor in stored_tensors(value)]
     seen: set[tuple] = set()
     total = 0
-    for key, value in model.state_dict().items():
-        if key.endswith("num_batches_tracked"):
-            continue
-        for tensor in stored_tensors(value):
-            identity = (tensor.data_ptr(), tensor.numel(), tensor.dtype)
-            if identity not in seen:
-                seen.add(identity)
-                total += tensor_bytes(tensor)
+    for tensor in tensors:
+        identity = (tensor.data_ptr(), tensor.numel(), tensor.dtype)
+        if identity not in seen:
+            seen.add(identity)
+            total += tensor_bytes(tensor)
     return total

@@ -78,3 +78,16 @@ def test_dynamic_lstm_by_hand_and_equal_to_unpacked_tensors():
     head_weight, head_bias = deployed.head._packed_params._weight_bias()
     unpacked += head_weight.int_repr().nbytes + 8 + head_bias.nbytes + 8
     assert model_size(deployed) == unpacked
+
+
+def test_two_layer_dynamic_lstm_by_hand_every_call():
+    """Unpacked weights are temporaries: a freed one's address, reused by the next, must not
+    pass for a shared tensor (a 2-layer LSTM lost a 22x88 weight on some calls)."""
+    model = Recurrent()
+    model.lstm = nn.LSTM(8, 22, num_layers=2, batch_first=True)
+    model.head = nn.Identity()
+    deployed = quantize(model.eval(), "dynamic", [], torch.zeros(1, 5, 8))
+    # per layer: w_ih (88 x in) and w_hh (88 x 22) int8 with a per-tensor scale and zero point
+    # (8 B each), and both biases (2 x 88 float32, held by the packed weights too: stored once)
+    by_hand = sum(88 * inputs + 8 + 88 * 22 + 8 + 2 * 88 * 4 for inputs in (8, 22))
+    assert [model_size(deployed) for _ in range(5)] == [by_hand] * 5
