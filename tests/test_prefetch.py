@@ -7,7 +7,6 @@ import threading
 
 import pandas as pd
 import pytest
-from ax.generation_strategy import generation_strategy as ax_strategy
 
 from conftest import write_config
 from sparsemod.cli import main
@@ -26,20 +25,18 @@ def run_search(folder, name: str):
 
 @pytest.fixture(scope="module")
 def observed_asks(tmp_path_factory):
-    """A search, with every Ax generation's thread and pending points recorded."""
-    asks = []
-    real = ax_strategy.extract_pending_observations
+    """A search, with every GP ask's thread and pending points recorded."""
+    from sparsemod.optimizer.proposer import Proposer
 
-    def recording(experiment):
-        pending = real(experiment=experiment) or {}
-        points = {tuple(sorted(f.parameters.items())) for features in pending.values() for f in features}
-        running = [t.index for t in experiment.trials.values() if t.status.is_running]
-        asks.append((threading.current_thread().name, len(experiment.trials), running, points,
-                     {t.index: tuple(sorted(t.arm.parameters.items())) for t in experiment.trials.values()}))
-        return pending
+    asks = []
+    real = Proposer.gp
+
+    def recording(self, count, observed, tried):
+        asks.append((threading.current_thread().name, [dict(p) for p in observed.pending], len(observed.params)))
+        return real(self, count, observed, tried)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ax_strategy, "extract_pending_observations", recording)
+        patch.setattr(Proposer, "gp", recording)
         trials = run_search(tmp_path_factory.mktemp("prefetch"), "observed")
     return asks, trials
 
@@ -49,10 +46,13 @@ def test_gp_trials_are_generated_while_a_trial_trains(observed_asks):
     background = [ask for ask in asks if ask[0].startswith("sparsemod-optimizer")]
     # 4 GP trials: the first while the last Sobol trial trains, the others while a GP one does
     assert len(background) >= 3
-    for _, _, running, points, arms in background:
-        assert running, "a background ask runs while a trial trains"
-        # the running trials are the pending points the acquisition function sees
-        assert {arms[index] for index in running} <= points
+    rows = [{name: row[name] for name in PARAMETERS} for _, row in trials.iterrows()]
+    for _, pending, seen in background:
+        assert pending, "a background ask runs while a trial trains"
+        # the running trials are the pending points the acquisition function sees: trials
+        # that the table records later than the ones the GP already learned from
+        for params in pending:
+            assert {name: params[name] for name in PARAMETERS} in rows[seen:]
     assert list(trials["phase"]) == ["sobol"] * 3 + ["gp"] * 4
 
 
