@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
+from sparsemod.interrupt import RESUME, Interrupted, recording, stopping_signals
 from sparsemod.worker import Worker
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from sparsemod.trial import TrialConfig
 
 USAGE_ERROR = 2
-INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,16 +56,17 @@ def _usage_error(error: Exception) -> int:
 
 def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
     """The [TEST] mode or a search, once the config is valid (torch, Ax and Ray load here)."""
-    # the trial worker starts first: its imports run beside ours, not before the first trial
-    worker = None if test_mode or settings.ray.enabled else Worker()
-    try:
-        return _run_with(settings, args, test_mode, worker)
-    except KeyboardInterrupt:  # Ctrl-C before or after the search's trials (a search says more)
-        print("interrupted", file=sys.stderr)
-        return INTERRUPTED
-    finally:
-        if worker is not None:
-            worker.kill_if_unused()
+    with stopping_signals():
+        # the trial worker starts first: its imports run beside ours, not before the first trial
+        worker = None if test_mode or settings.ray.enabled else Worker()
+        try:
+            return _run_with(settings, args, test_mode, worker)
+        except Interrupted as stop:  # before or after the search's trials (a search says more)
+            print(f"interrupted ({stop.name})", file=sys.stderr)
+            return stop.status
+        finally:
+            if worker is not None:
+                worker.kill_if_unused()
 
 
 def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, worker: Worker | None) -> int:
@@ -94,7 +95,7 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
             results.open_existing()
         else:
             results.create()
-        with FolderLock(results.folder):
+        with FolderLock(results.folder), recording(results.folder):
             return search(settings, problem, data, results, args.resume, worker)
     except (ConfigError, ResultsExistError, ResultsMissingError, ResultsDamagedError,
             FolderLockedError, SnapshotError, SearchStopped) as error:
@@ -189,10 +190,10 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
           f"{', '.join(train.objective_names)}; results in {results.folder}")
     try:
         Search(train, problem, executor, results, client).run()
-    except KeyboardInterrupt:  # Search.run has closed its trials and saved what finished
-        print(f"interrupted: {len(results.rows)} trials recorded in {results.folder}; "
-              "python main.py --resume continues the search", file=sys.stderr)
-        return INTERRUPTED
+    except Interrupted as stop:  # Search.run has closed its trials and saved what finished
+        print(f"interrupted ({stop.name}): {len(results.rows)} trials recorded in {results.folder}; "
+              f"{RESUME}", file=sys.stderr)
+        return stop.status
     front = results.pareto()
     print(f"done: {len(results.rows)} trials, {len(front)} on the Pareto front "
           f"({', '.join(front['arm'])}); see {Path(results.folder) / 'pareto.csv'}")

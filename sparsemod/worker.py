@@ -21,7 +21,9 @@ from multiprocessing.connection import Connection
 
 def serve(connection: Connection) -> None:
     """The worker process: import, learn its problem, then run each job received."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
+    # Ctrl-C and a closed terminal reach the whole process group: the search's to handle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # A search cut short ends a running trial with SIGTERM: exit through Python's clean-up, so
     # that the semaphores of this process (tqdm's lock, taken by torch.fx) are released.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
