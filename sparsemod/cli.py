@@ -9,14 +9,16 @@ written.  ``--resume`` continues the search of ``{root}/{name}/``; ``test [--arm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
 from sparsemod.interrupt import RESUME, Interrupted, recording, stopping_signals
-from sparsemod.worker import Worker
+from sparsemod.worker import Worker, WorkerSetupError
 
 if TYPE_CHECKING:
     from sparsemod.data import DataBundle
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from sparsemod.trial import TrialConfig
 
 USAGE_ERROR = 2
+RESUME_AFTER = f"then {RESUME}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +76,8 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
     logging.disable(logging.INFO)  # Ax announces its SQL storage at import; sparsemod prints its own lines
     try:
         from sparsemod.lock import FolderLock, FolderLockedError
-        from sparsemod.results import ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError
+        from sparsemod.results import (ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError,
+                                       describe_fault)
         from sparsemod.retrain import locate_arm, retrain_arm, summary
         from sparsemod.search import SearchStopped
         from sparsemod.snapshot import SnapshotError
@@ -88,6 +92,7 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
             print(summary(retrain_arm(settings, problem, data, arm, trial_config(settings)),
                           settings.test.objectives))
             return 0
+        check_results_path(settings, args.resume)
         problem, data = prepare(settings)
         results = ResultsFolder(settings.search.folder, settings.search.objective_names,
                                 [p.name for p in problem.space], settings.search.constraints)
@@ -98,8 +103,26 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
         with FolderLock(results.folder), recording(results.folder):
             return search(settings, problem, data, results, args.resume, worker)
     except (ConfigError, ResultsExistError, ResultsMissingError, ResultsDamagedError,
-            FolderLockedError, SnapshotError, SearchStopped) as error:
+            FolderLockedError, SnapshotError, SearchStopped, WorkerSetupError) as error:
         return _usage_error(error)
+    except OSError as error:  # a full disk, a folder without permission, a file in the way
+        return _usage_error(describe_fault(error, "then run it again" if test_mode else RESUME_AFTER))
+
+
+def check_results_path(settings: Settings, resume: bool) -> None:
+    """A file where ``{root}/{name}`` or a folder above it should be, or a folder this user
+    cannot write: refused before the data loads and before anything is written."""
+    folder = settings.search.folder
+    if resume and not folder.exists():
+        return  # nothing to resume: said by ResultsFolder.open_existing
+    existing = next(p for p in (folder, *folder.parents) if p.exists())  # a file hides what is below it
+    key = "name" if existing == folder else "root"
+    if not existing.is_dir():
+        raise ConfigError(f"{settings.path} [TRAIN] {key}: {existing} is a file, not a folder; move it away "
+                          f"or choose another {key}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{settings.path} [TRAIN] {key}: this user cannot write in {existing}; give it "
+                          f"write permission there (chmod, chown) or set {key} to a folder it can write")
 
 
 def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
@@ -145,6 +168,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
 
     from sparsemod.executors import ProblemSource, WorkerExecutor
     from sparsemod.resume import check_settings, record_settings, repair_rows
+    from sparsemod.results import describe_fault, set_state
     from sparsemod.generation import optimize_on_one_thread
     from sparsemod.search import Search, make_client, quiet_ax
     from sparsemod.snapshot import load_client
@@ -194,6 +218,13 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
         print(f"interrupted ({stop.name}): {len(results.rows)} trials recorded in {results.folder}; "
               f"{RESUME}", file=sys.stderr)
         return stop.status
+    except (OSError, WorkerSetupError) as error:  # what finished is saved; its record says why it stopped
+        reason = describe_fault(error, RESUME_AFTER) if isinstance(error, OSError) else str(error)
+        with contextlib.suppress(OSError):  # the disk may still be full
+            set_state(results.folder, f"stopped: {reason}")
+        raise
+    finally:
+        executor.close()  # again: a failed write in Search.run's own clean-up skips its close
     front = results.pareto()
     print(f"done: {len(results.rows)} trials, {len(front)} on the Pareto front "
           f"({', '.join(front['arm'])}); see {Path(results.folder) / 'pareto.csv'}")

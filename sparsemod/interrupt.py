@@ -53,8 +53,10 @@ class _Guard:
             self._exit_now(signum)
         self.first = signum
         if self.folder is not None:
+            from sparsemod.results import set_state  # loaded already: the search made the folder
+
             with contextlib.suppress(OSError):  # a full disk: the shutdown's own writes say it
-                mark_interrupted(self.folder, signal.Signals(signum).name)
+                set_state(self.folder, f"interrupted ({signal.Signals(signum).name})")
         raise Interrupted(signum)
 
     def _exit_now(self, signum: int) -> None:
@@ -115,15 +117,6 @@ def recording(folder: Path) -> Iterator[None]:
     finally:
         if _guard is not None:
             _guard.folder = None
-
-
-def mark_interrupted(folder: Path, name: str) -> None:
-    """Set time.txt's state line, keeping the times an earlier write recorded."""
-    from sparsemod.results import atomic_write_text
-
-    path = folder / "time.txt"
-    lines = path.read_text().splitlines() if path.exists() else []
-    atomic_write_text(path, "\n".join([f"state: interrupted ({name})", *lines[1:]]) + "\n")
 
 
 @contextlib.contextmanager

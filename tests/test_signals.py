@@ -5,6 +5,7 @@ naming the signal; a second signal during that shutdown ends it at once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -25,18 +26,30 @@ from test_resume import rows
 RESUME = "python main.py --resume continues the search"
 
 
-def start(config: Path, **env: str) -> subprocess.Popen:
-    """main.py in a session of its own, as a scheduler or a terminal starts a job."""
-    return subprocess.Popen([sys.executable, str(REPO / "main.py"), "--config", str(config)],
-                            cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, **env})
+@pytest.fixture
+def start():
+    """main.py in a session of its own, as a scheduler or a terminal starts a job; whatever
+    of its group outlives the test (a trial stuck in C code, when the handling fails) is killed."""
+    started = []
+
+    def launch(config: Path, **env: str) -> subprocess.Popen:
+        search = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--config", str(config)],
+                                  cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  start_new_session=True, env={**os.environ, **env})
+        started.append(search.pid)
+        return search
+
+    yield launch
+    for pgid in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def wait_for(condition, process: subprocess.Popen, seconds: float = 240) -> None:
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
-    assert process.poll() is None, process.communicate()
+    assert process.poll() is None, f"the search ended early, exit status {process.returncode}"
     assert condition(), "the search did not get there in time"
 
 
@@ -54,7 +67,7 @@ def group_gone(pgid: int) -> bool:
 @pytest.mark.parametrize("signum, to_group", [(signal.SIGTERM, False), (signal.SIGTERM, True),
                                               (signal.SIGHUP, True)],
                          ids=["TERM-process", "TERM-group", "HUP-group"])
-def test_a_signal_stops_the_search_like_ctrl_c(tmp_path, signum, to_group):
+def test_a_signal_stops_the_search_like_ctrl_c(tmp_path, start, signum, to_group):
     config = write_config(tmp_path, train={"r1": "4", "r2": "1", "batch_size": "2", "epochs1": "3",
                                            "epochs2": "2"})
     results = tmp_path / "results" / "run"
@@ -100,7 +113,7 @@ def load_data(dataset, data_dir, seed):
 '''
 
 
-def test_a_second_signal_during_the_shutdown_ends_it_at_once(tmp_path):
+def test_a_second_signal_during_the_shutdown_ends_it_at_once(tmp_path, start):
     """The first SIGTERM's shutdown waits for a trial stuck in C code (then kills it); a
     second one ends the search and its worker at once."""
     (tmp_path / "stuck.py").write_text(STUCK_EXAMPLE)
@@ -120,7 +133,7 @@ def test_a_second_signal_during_the_shutdown_ends_it_at_once(tmp_path):
     assert (results / "experiment.json").exists()  # the search's own record, resumable
 
 
-def test_sigterm_to_a_ray_search_and_its_workers(tmp_path):
+def test_sigterm_to_a_ray_search_and_its_workers(tmp_path, start):
     """The Ray Tune path: SIGTERM to the group (the driver, Ray's daemons and the trial
     workers it started) stops the search in one line; no Ray process outlives it."""
     from test_tune import RAY, ray_daemons
