@@ -106,7 +106,8 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
             FolderLockedError, SnapshotError, SearchStopped, WorkerSetupError) as error:
         return _usage_error(error)
     except OSError as error:  # a full disk, a folder without permission, a file in the way
-        return _usage_error(describe_fault(error, "then run it again" if test_mode else RESUME_AFTER))
+        started = not test_mode and (settings.search.folder / "experiment.json").exists()
+        return _usage_error(describe_fault(error, RESUME_AFTER if started else "then run it again"))
 
 
 def check_results_path(settings: Settings, resume: bool) -> None:
