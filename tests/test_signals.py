@@ -84,10 +84,12 @@ def test_a_signal_stops_the_search_like_ctrl_c(tmp_path, start, signum, to_group
     assert (results / "time.txt").read_text().startswith(f"state: interrupted ({name})\n")
     assert not (results / ".lock").exists()
     assert not [p for p in results.rglob(".*") if p.name != ".lock"]  # no half-written file left
-    # what finished is in Ax's snapshot too; the running trial was not
+    # Ax's snapshot agrees: a recorded trial is finished there, or (a signal between the two
+    # records) still running, and a resume tells Ax its row
     experiment = load_client(results / "experiment.json")._experiment
     finished = {i for i, t in experiment.trials.items() if t.status.is_completed or t.status.is_failed}
-    assert finished == set(before["index"]) and 1 <= len(before) < 6
+    running = {i for i, t in experiment.trials.items() if t.status.is_running}
+    assert finished <= set(before["index"]) <= finished | running and 1 <= len(before) < 6
     if signum == signal.SIGTERM and not to_group:
         assert main(["--config", str(config), "--resume"]) == 0
         after = pd.read_csv(results / "trials.csv")
