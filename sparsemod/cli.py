@@ -9,13 +9,16 @@ written.  ``--resume`` continues the search of ``{root}/{name}/``; ``test [--arm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
-from sparsemod.worker import Worker
+from sparsemod.interrupt import RESUME, Interrupted, recording, stopping_signals
+from sparsemod.worker import Worker, WorkerSetupError
 
 if TYPE_CHECKING:
     from sparsemod.data import DataBundle
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     from sparsemod.trial import TrialConfig
 
 USAGE_ERROR = 2
-INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
+RESUME_AFTER = f"then {RESUME}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,23 +60,25 @@ def _usage_error(error: Exception) -> int:
 
 def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
     """The [TEST] mode or a search, once the config is valid (torch, Ax and Ray load here)."""
-    # the trial worker starts first: its imports run beside ours, not before the first trial
-    worker = None if test_mode or settings.ray.enabled else Worker()
-    try:
-        return _run_with(settings, args, test_mode, worker)
-    except KeyboardInterrupt:  # Ctrl-C before or after the search's trials (a search says more)
-        print("interrupted", file=sys.stderr)
-        return INTERRUPTED
-    finally:
-        if worker is not None:
-            worker.kill_if_unused()
+    with stopping_signals():
+        # the trial worker starts first: its imports run beside ours, not before the first trial
+        worker = None if test_mode or settings.ray.enabled else Worker()
+        try:
+            return _run_with(settings, args, test_mode, worker)
+        except Interrupted as stop:  # before or after the search's trials (a search says more)
+            print(f"interrupted ({stop.name})", file=sys.stderr)
+            return stop.status
+        finally:
+            if worker is not None:
+                worker.kill_if_unused()
 
 
 def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, worker: Worker | None) -> int:
     logging.disable(logging.INFO)  # Ax announces its SQL storage at import; sparsemod prints its own lines
     try:
         from sparsemod.lock import FolderLock, FolderLockedError
-        from sparsemod.results import ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError
+        from sparsemod.results import (ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError,
+                                       describe_fault)
         from sparsemod.retrain import locate_arm, retrain_arm, summary
         from sparsemod.optimizer.proposer import InfeasibleSpace
         from sparsemod.search import SearchStopped
@@ -89,6 +94,7 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
             print(summary(retrain_arm(settings, problem, data, arm, trial_config(settings)),
                           settings.test.objectives))
             return 0
+        check_results_path(settings, args.resume)
         problem, data = prepare(settings)
         results = ResultsFolder(settings.search.folder, settings.search.objective_names,
                                 [p.name for p in problem.space], settings.search.constraints)
@@ -103,11 +109,30 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
                 for empty in (results.models, results.folder):
                     empty.rmdir()
                 raise
-        with FolderLock(results.folder):
+        with FolderLock(results.folder), recording(results.folder):
             return search(settings, problem, data, results, args.resume, worker, proposer)
     except (ConfigError, ResultsExistError, ResultsMissingError, ResultsDamagedError,
-            FolderLockedError, SnapshotError, SearchStopped, InfeasibleSpace) as error:
+            FolderLockedError, SnapshotError, SearchStopped, WorkerSetupError, InfeasibleSpace) as error:
         return _usage_error(error)
+    except OSError as error:  # a full disk, a folder without permission, a file in the way
+        started = not test_mode and (settings.search.folder / "experiment.json").exists()
+        return _usage_error(describe_fault(error, RESUME_AFTER if started else "then run it again"))
+
+
+def check_results_path(settings: Settings, resume: bool) -> None:
+    """A file where ``{root}/{name}`` or a folder above it should be, or a folder this user
+    cannot write: refused before the data loads and before anything is written."""
+    folder = settings.search.folder
+    if resume and not folder.exists():
+        return  # nothing to resume: said by ResultsFolder.open_existing
+    existing = next(p for p in (folder, *folder.parents) if p.exists())  # a file hides what is below it
+    key = "name" if existing == folder else "root"
+    if not existing.is_dir():
+        raise ConfigError(f"{settings.path} [TRAIN] {key}: {existing} is a file, not a folder; move it away "
+                          f"or choose another {key}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{settings.path} [TRAIN] {key}: this user cannot write in {existing}; give it "
+                          f"write permission there (chmod, chown) or set {key} to a folder it can write")
 
 
 def prepare(settings: Settings) -> tuple[Problem, DataBundle]:
@@ -167,6 +192,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     from sparsemod.executors import ProblemSource, WorkerExecutor
     from sparsemod.resume import check_settings, record_settings, repair_rows
     from sparsemod.optimizer import optimize_on_one_thread
+    from sparsemod.results import describe_fault, set_state
     from sparsemod.search import Search, make_client, quiet_ax
     from sparsemod.snapshot import load_client
 
@@ -212,10 +238,17 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     try:
         Search(train, problem, executor, results, client,
                proposer or make_proposer(settings, problem, data)).run()
-    except KeyboardInterrupt:  # Search.run has closed its trials and saved what finished
-        print(f"interrupted: {len(results.rows)} trials recorded in {results.folder}; "
-              "python main.py --resume continues the search", file=sys.stderr)
-        return INTERRUPTED
+    except Interrupted as stop:  # Search.run has closed its trials and saved what finished
+        print(f"interrupted ({stop.name}): {len(results.rows)} trials recorded in {results.folder}; "
+              f"{RESUME}", file=sys.stderr)
+        return stop.status
+    except (OSError, WorkerSetupError) as error:  # what finished is saved; its record says why it stopped
+        reason = describe_fault(error, RESUME_AFTER) if isinstance(error, OSError) else str(error)
+        with contextlib.suppress(OSError):  # the disk may still be full
+            set_state(results.folder, f"stopped: {reason}")
+        raise
+    finally:
+        executor.close()  # again: a failed write in Search.run's own clean-up skips its close
     front = results.pareto()
     print(f"done: {len(results.rows)} trials, {len(front)} on the Pareto front "
           f"({', '.join(front['arm'])}); see {Path(results.folder) / 'pareto.csv'}")

@@ -22,7 +22,7 @@ from sparsemod.data import DataBundle
 from sparsemod.problem import Problem, load_problem
 from sparsemod.stopping import Report
 from sparsemod.trial import TrialConfig, TrialJob, TrialResult
-from sparsemod.worker import Worker
+from sparsemod.worker import SetupFailed, Worker, WorkerSetupError
 
 
 class Executor(Protocol):
@@ -116,6 +116,13 @@ class WorkerExecutor:
                     self._send(job)
                 while isinstance(message := self.connection.recv(), Report):
                     self.connection.send(judge(message) if judge is not None else True)
+                if isinstance(message, SetupFailed):  # every new worker would fail so: stop
+                    source = self.source
+                    raise WorkerSetupError(
+                        f"a new trial worker could not load example {source.example.name}, dataset "
+                        f"{source.dataset}{f' from {source.data_dir}' if source.data_dir else ''} "
+                        f"({message.reason}); restore what changed since the search started, then "
+                        "python main.py --resume continues the search")
                 self.running = None
                 self._dispatch()
                 return message

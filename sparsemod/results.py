@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import json
 import os
 import secrets
@@ -53,17 +56,52 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     ``tempfile.mkstemp`` would, so the renamed file has the user's usual permissions."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
+        os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
         write(Path(temporary))
         os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+    except BaseException as error:
+        with contextlib.suppress(OSError):  # its folder may be gone
+            Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):  # a write's error names no file: name the one meant
+            raise named(error, path) from None
         raise
+
+
+def named(error: OSError, path: Path) -> OSError:
+    """``error`` (its subclass kept) naming ``path``."""
+    return OSError(error.errno, error.strerror or str(error), str(path))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def set_state(folder: Path, state: str) -> None:
+    """Rewrite time.txt's first line (``state: ...``), keeping the times recorded below it."""
+    path = folder / "time.txt"
+    lines = path.read_text().splitlines() if path.exists() else []
+    atomic_write_text(path, "\n".join([f"state: {state}", *lines[1:]]) + "\n")
+
+
+FAULTS = {  # errno -> what the user can do about it, before ``then``
+    errno.ENOSPC: "the disk is full: free space on it (or set [TRAIN] root on another disk)",
+    errno.EDQUOT: "the disk quota is used up: free space or raise the quota",
+    errno.EFBIG: "a file outgrew the file size limit (ulimit -f): raise the limit",
+    errno.EACCES: "give this user write access there",
+    errno.EPERM: "give this user write access there",
+    errno.EROFS: "a read-only file system: mount it writable",
+    errno.ENOTDIR: "a file stands where a folder should be: move it away",
+    errno.ENOENT: "it disappeared while the search ran: restore it",
+}
+
+
+def describe_fault(error: OSError, then: str) -> str:
+    """One line for an operating-system error on a search's files: the path, what happened,
+    what to do, and ``then`` (e.g. how to resume)."""
+    path = error.filename if error.filename is not None else "a file of the search"
+    what = FAULTS.get(error.errno, "fix that")
+    return f"{path}: {error.strerror or type(error).__name__}; {what}, {then}"
 
 
 class ResultsFolder:
@@ -188,13 +226,22 @@ class ResultsFolder:
 
     def _save_model(self, arm: str, result: TrialResult, row: dict) -> None:
         staging = self.models / f".{arm}.{secrets.token_hex(8)}"
-        staging.mkdir()  # mode 0777 less the umask (tempfile.mkdtemp would make it 0700)
-        torch.save(result.state_dict, staging / "model.pt")
-        (staging / "params.json").write_text(json.dumps(result.job.params, indent=2))
-        metrics = {k: row[k] for k in (*OBJECTIVES, *EXTRA_COLUMNS) if k in row}
-        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-        if result.structure is not None:  # MorphNet's learned structure: rebuild before loading
-            (staging / "structure.json").write_text(json.dumps(result.structure, indent=2))
+        try:
+            staging.mkdir()  # mode 0777 less the umask (tempfile.mkdtemp would make it 0700)
+            # through bytes: torch's own file writer turns a full disk into a RuntimeError
+            weights = io.BytesIO()
+            torch.save(result.state_dict, weights)
+            (staging / "model.pt").write_bytes(weights.getvalue())
+            (staging / "params.json").write_text(json.dumps(result.job.params, indent=2))
+            metrics = {k: row[k] for k in (*OBJECTIVES, *EXTRA_COLUMNS) if k in row}
+            (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+            if result.structure is not None:  # MorphNet's learned structure: rebuild before loading
+                (staging / "structure.json").write_text(json.dumps(result.structure, indent=2))
+        except BaseException as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(error, OSError):
+                raise named(error, self.models / arm) from None
+            raise
         target = self.models / arm
         if target.exists():
             shutil.rmtree(target)

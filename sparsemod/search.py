@@ -403,11 +403,12 @@ class Search:
                         trial_seed(self.settings.seed, index), inheritance,
                         report_epochs=tuple(self.stopping.rungs(phase.epochs)) if self.stopping else ())
 
-    def _parents_in_use(self) -> frozenset[str]:
-        """Parents of morph children still running: their models stay (off the front or not)
-        so that a resumed search re-runs those children from the same weights."""
-        return frozenset(str(t.run_metadata["parent"]) for t in trials_of(self.client).values()
-                         if t.status.is_running and t.run_metadata.get("parent"))
+    def _parents_in_use(self, excluding: int | None = None) -> frozenset[str]:
+        """Parents of morph children still running (but trial ``excluding``, which just
+        finished): their models stay (off the front or not) so that a resumed search re-runs
+        those children from the same weights."""
+        return frozenset(str(t.run_metadata["parent"]) for index, t in trials_of(self.client).items()
+                         if t.status.is_running and index != excluding and t.run_metadata.get("parent"))
 
     def _phase_of(self, index: int) -> str:
         return trials_of(self.client)[index].run_metadata.get("phase", "")
@@ -438,8 +439,10 @@ class Search:
 
     def _finish(self, result: TrialResult, progress: Progress) -> None:
         self._keep_reports(result.job.index)
+        # recorded before Ax is told: when a write fails (a full disk), the experiment.json the
+        # clean-up saves still shows the trial running, and a resume runs it again
+        on_front = self.results.record(result, self._parents_in_use(excluding=result.job.index))
         self._tell(result.job.index, result.status, result.metrics, result.reason)
-        on_front = self.results.record(result, self._parents_in_use())
         self._save_experiment()
         self.report_due = True
         progress.trial_finished(result, on_front)

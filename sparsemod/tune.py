@@ -55,6 +55,7 @@ from ray.tune.stopper import Stopper
 
 from sparsemod.config import OBJECTIVES, ConfigError, RaySettings
 from sparsemod.data import DataBundle
+from sparsemod.interrupt import shielded
 from sparsemod.problem import Problem, load_problem
 from sparsemod.stopping import Report
 from sparsemod.trial import TrialConfig, TrialJob, TrialResult, run_trial
@@ -309,9 +310,10 @@ def start_ray(settings: RaySettings, debug: bool) -> None:
     # a cluster's nodes import sparsemod from the driver's copy
     runtime_env = None if address is None else {"py_modules": [str(Path(__file__).parent)]}
     try:
-        ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
-                 log_to_driver=debug, configure_logging=debug,
-                 logging_level=logging.INFO if debug else logging.ERROR)
+        with shielded():  # ray.init replaces the search's SIGTERM handler; shielded() restores it
+            ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
+                     log_to_driver=debug, configure_logging=debug,
+                     logging_level=logging.INFO if debug else logging.ERROR)
     except ConnectionError as error:  # auto: no cluster on this machine; an address: one that refused us
         reason = str(error).split(". ")[0]
         if address == "auto":

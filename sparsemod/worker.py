@@ -6,7 +6,8 @@ valid), so those imports run on the second core while the search's process impor
 builds its client; the first trial then starts without waiting for them.  This module
 imports nothing heavy itself, so that starting a worker costs the search's process nothing.
 
-Pipe protocol: search → ``(ProblemSource, TrialConfig)`` once; then per job: search →
+Pipe protocol: search → ``(ProblemSource, TrialConfig)`` once (worker → :class:`SetupFailed`
+if it cannot load them); then per job: search →
 ``TrialJob``; after each of its ``report_epochs`` worker → ``Report`` and search → ``bool``
 (train on?); last, worker → ``TrialResult``.  ``None`` in place of a job ends the worker.
 """
@@ -16,22 +17,45 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import sys
+import threading
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
+
+
+@dataclass(frozen=True)
+class SetupFailed:
+    """The worker's answer when it cannot load the example or its data."""
+
+    reason: str
+
+
+class WorkerSetupError(RuntimeError):
+    """A trial worker could not load what the search loaded at its start (one line)."""
 
 
 def serve(connection: Connection) -> None:
     """The worker process: import, learn its problem, then run each job received."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
-    # A search cut short ends a running trial with SIGTERM: exit through Python's clean-up, so
-    # that the semaphores of this process (tqdm's lock, taken by torch.fx) are released.
+    # Ctrl-C and a closed terminal reach the whole process group: the search's to handle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # A search cut short ends a running trial with SIGTERM: exit through Python's clean-up.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    from tqdm import tqdm
+
+    # tqdm's lock (taken by torch.fx) as a thread lock, not a multiprocessing semaphore: a worker
+    # killed (the OOM killer, a second signal) leaves none for the resource tracker to warn of
+    tqdm.set_lock(threading.RLock())
     from sparsemod.trial import run_trial  # torch: the import this process starts early for
 
     setup = connection.recv()
     if setup is None:
         return
     source, trial_config = setup
-    problem, data = source.load()
+    try:
+        problem, data = source.load()
+    except Exception as error:  # a new worker (the last one died) finds the example or data gone
+        connection.send(SetupFailed(f"{type(error).__name__}: {' '.join(str(error).split())}"))
+        return
 
     def ask(report) -> bool:
         connection.send(report)

@@ -138,7 +138,8 @@ def test_ctrl_c_ends_the_search_in_one_line_and_it_resumes(tmp_path):
             time.sleep(0.1)
     before = pd.read_csv(results / "trials.csv")
     assert 2 <= len(before) < 8 and not (results / ".lock").exists()
-    assert line == (f"interrupted: {len(before)} trials recorded in {results}; "
+    assert (results / "time.txt").read_text().startswith("state: interrupted (SIGINT)\n")
+    assert line == (f"interrupted (SIGINT): {len(before)} trials recorded in {results}; "
                     "python main.py --resume continues the search")
     assert main(["--config", str(config), "--resume"]) == 0
     after = pd.read_csv(results / "trials.csv")
