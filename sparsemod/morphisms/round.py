@@ -2,10 +2,10 @@
 
 K candidates are drawn (a random Pareto parent, one or two random operators applied to its
 parameters, a function-preserving one first three times in four: they keep what the
-parent learned, plain moves mostly explore); each is scored by the acquisition function Ax's fitted BoTorch model would
-optimise next (qLogNEHVI for several objectives, qLogNEI for one) at the candidate's
-parameters — not by the original tool's "smallest norm of the predicted means" — and the
-best ``count`` become Ax trials, trained from their parent's weights.
+parent learned, plain moves mostly explore); those within the budget are scored jointly by
+the acquisition function (:mod:`sparsemod.optimizer.acquisition`; not by the original
+tool's "smallest norm of the predicted means") and the best ``count`` become Ax trials,
+trained from their parent's weights.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from typing import Sequence
-
-from ax.api.client import Client
-from ax.core.observation import ObservationFeatures
 
 from sparsemod.morphisms.operators import Morphism
 from sparsemod.space import Choice, Fixed, Float, Int, Parameter
@@ -63,13 +60,3 @@ def draw_candidates(parents: dict[str, dict], morphisms: Sequence[Morphism], spa
                 and all(c.params != params for c in found):
             found.append(Candidate(arm, params, tuple(applied)))
     return found
-
-
-def score(client: Client, candidates: Sequence[Candidate]) -> list[float]:
-    """The acquisition value of each candidate under the current model (Ax's BoTorch node)."""
-    strategy = client._generation_strategy  # the Client exposes no acquisition evaluation
-    adapter = strategy.fit(experiment=client._experiment)
-    if adapter is None or not hasattr(adapter, "evaluate_acquisition_function"):
-        raise RuntimeError("no fitted BoTorch model to score morphism candidates")
-    features = [ObservationFeatures(parameters=dict(c.params)) for c in candidates]
-    return [float(v) for v in adapter.evaluate_acquisition_function(features)]

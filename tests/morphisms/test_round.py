@@ -32,10 +32,10 @@ def test_morph_rounds_attach_children_of_pareto_parents(tmp_path):
 
 
 def test_children_taken_in_draw_order_are_recorded(tmp_path, monkeypatch, capsys):
-    def unscorable(client, candidates):
+    def unscorable(*args, **kwargs):
         raise RuntimeError("no model to score with")
 
-    monkeypatch.setattr("sparsemod.search.score", unscorable)
+    monkeypatch.setattr("sparsemod.optimizer.proposer.pick", unscorable)
     config = write_config(tmp_path, train={"r1": "2", "r2": "0", "r3": "1", "batch_size": "1",
                                            "morphisms": "true"})
     assert main(["--config", str(config)]) == 0
@@ -94,16 +94,17 @@ def test_children_scores_depend_on_the_seed_not_on_the_process_history(tmp_path,
     of it, score the same children the same."""
     import torch
 
-    from sparsemod.morphisms import round as morph_round
+    from sparsemod.optimizer import proposer
 
     scores = []
+    real = proposer.pick
 
-    def recording(client, candidates):
-        values = morph_round.score(client, candidates)
-        scores[-1].append(values)
-        return values
+    def recording(*args, **kwargs):
+        picked = real(*args, **kwargs)
+        scores[-1].append(picked)
+        return picked
 
-    monkeypatch.setattr("sparsemod.search.score", recording)
+    monkeypatch.setattr(proposer, "pick", recording)
     for history in (1, 2):
         torch.manual_seed(history)
         scores.append([])
