@@ -3,16 +3,19 @@
 Bad input (config, example file, data files, an existing results folder, a folder locked by
 a running search) prints one line on stderr and exits with status 2 before anything is
 written.  ``--resume`` continues the search of ``{root}/{name}/``; ``test [--arm NAME]`` (or
-``[DEFAULT] train = false``) runs the [TEST] mode on a Pareto arm.
+``[DEFAULT] train = false``) runs the [TEST] mode on a Pareto arm.  ``report``, ``zoo`` and
+``calibrate`` as the first argument run those tools.  An installed sparsemod's ``sparsemod``
+command is this ``main``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
 from sparsemod.worker import Worker
@@ -27,12 +30,22 @@ USAGE_ERROR = 2
 INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
 
 
+# ``sparsemod NAME ...`` (or ``python main.py NAME ...``) = ``python -m MODULE ...``
+TOOLS = {"report": "sparsemod.report.__main__", "zoo": "sparsemod.zoo.__main__",
+         "calibrate": "sparsemod.calibrate"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="main.py", description="sparsemod: multi-objective "
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TOOLS:
+        tool: Callable[[list[str]], int] = importlib.import_module(TOOLS[argv[0]]).main
+        return tool(argv[1:])
+    parser = argparse.ArgumentParser(description="sparsemod: multi-objective "
                                      "architecture search for tiny devices (SpArSe + MorphNet)")
     parser.add_argument("command", nargs="?", choices=("search", "test"),
                         help="search (default when [DEFAULT] train = true) or test: retrain a "
-                             "Pareto arm from scratch, test and export it")
+                             "Pareto arm from scratch, test and export it; also report FOLDER, "
+                             "zoo ..., calibrate ... (= python -m sparsemod.NAME; each has --help)")
     parser.add_argument("--config", default="config.ini", help="config file (default ./config.ini)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the search in {root}/{name}/ where it stopped")
