@@ -94,6 +94,7 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
 
     try:
         if test_mode:
+            assert settings.test is not None, "check_test_mode ran: a [TEST] section is there"
             arm = args.arm if args.arm is not None else settings.test.arm
             locate_arm(settings, arm)  # before loading data: a bad arm fails fast
             problem, data = prepare(settings)
@@ -155,7 +156,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
            resume: bool, worker: Worker | None = None) -> int:
     import warnings
 
-    from sparsemod.executors import ProblemSource, WorkerExecutor
+    from sparsemod.executors import Executor, ProblemSource, WorkerExecutor
     from sparsemod.resume import check_settings, record_settings, repair_rows
     from sparsemod.generation import optimize_on_one_thread
     from sparsemod.search import Search, make_client, quiet_ax
@@ -183,6 +184,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
         from sparsemod.tune import TuneExecutor, experiment_name
 
         storage = settings.ray.storage_path or str(results.folder / "tune")
+        executor: Executor
         try:
             executor = TuneExecutor(problem, data, trial_config(settings), settings.ray, storage,
                                     experiment_name(train.name), train.splitter, train.debug)

@@ -46,7 +46,7 @@ class ResultsDamagedError(ValueError):
     """``--resume`` on a results file that cannot be repaired (one line, names the file)."""
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """``write`` to a temporary file beside ``path``, then rename it over ``path``.
 
     The temporary file is created like any file (mode 0666 less the umask), not 0600 as

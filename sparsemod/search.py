@@ -26,6 +26,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
 from tqdm import tqdm
@@ -289,6 +290,7 @@ class Search:
 
     def _suggest(self, phase: Phase, count: int) -> list[TrialJob]:
         """New Ax trials for ``phase`` (none: the phase is stopped, with its reason)."""
+        asked: Mapping[int, Mapping[str, Any]]
         if phase.name == "morph":
             asked = self._attach_children(count)
             if not asked:
@@ -363,7 +365,7 @@ class Search:
             attached[index] = child.params
         return attached
 
-    def _job(self, index: int, phase: Phase, params: dict) -> TrialJob:
+    def _job(self, index: int, phase: Phase, params: Mapping[str, Any]) -> TrialJob:
         metadata = trials_of(self.client)[index].run_metadata
         inheritance = None
         parent_dir = self.results.models / str(metadata.get("parent", ""))

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from conftest import REPO
 
@@ -66,3 +67,10 @@ def test_installed_sparsemod_runs_the_default_search_from_another_folder(tmp_pat
     report = subprocess.run([command, "report", results], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
     assert f"wrote {results / 'pareto.png'}" in report.stdout
+
+
+@pytest.mark.parametrize("tool", ["report", "zoo", "calibrate"])
+def test_main_py_runs_a_tool_named_first(tool: str):
+    shown = subprocess.run([sys.executable, str(REPO / "main.py"), tool, "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith(f"usage: python -m sparsemod.{tool} ")
