@@ -118,7 +118,8 @@ class ResultsFolder:
             extra = [c for c in table.columns if c not in self.columns]
             raise ResultsDamagedError(f"{path}: columns differ from this search's (missing: "
                                       f"{', '.join(missing) or 'none'}; unexpected: {', '.join(extra) or 'none'})")
-        table["reason"] = table["reason"].fillna("")
+        # all-empty reasons read as float NaN: fillna("") on floats is deprecated in pandas 3
+        table["reason"] = table["reason"].astype(object).fillna("")
         self.rows = [{k: v for k, v in row.items() if k in self.columns}
                      for row in table.to_dict("records")]
 
