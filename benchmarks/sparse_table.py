@@ -61,7 +61,7 @@ from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
 from sparsemod.data import load_mnist  # noqa: E402
 from sparsemod.quantize import quantize  # noqa: E402
-from sparsemod.train import accuracy, loader, train  # noqa: E402
+from sparsemod.train import loader, train  # noqa: E402
 from sparsemod.trial import TrialConfig, check_runs, measure, trial_seed  # noqa: E402
 
 DATA_DIR = REPO.parent / "shared" / "data" / "mnist"
@@ -235,7 +235,7 @@ def span(values: list[float], fmt: Callable[[float], str]) -> str:
 
 def table(rows: list[dict], budget: Budget) -> str:
     pct, size = (lambda v: f"{100 * v:.2f}"), (lambda v: f"{v:.0f}")
-    lines = [f"| method | test accuracy % | model size B | working memory B | search min | seeds in budget |",
+    lines = ["| method | test accuracy % | model size B | working memory B | search min | seeds in budget |",
              "|---|---|---|---|---|---|"]
     for method in ("sparsemod", "hand-designed"):
         mine = [r for r in rows if r["method"] == method and r["budget"] == budget.name]

@@ -29,7 +29,8 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from functools import partial
+from typing import Any, Callable, cast
 
 import numpy as np
 import torch
@@ -60,6 +61,7 @@ def _channels(rng: random.Random, high: int = 256) -> int:
 
 def _cell(kind: str, rng: random.Random) -> tuple[nn.Module, tuple[int, ...]]:
     """A small float network exercising ``kind``, and its input shape (C, H, W)."""
+    net: nn.Module
     while True:
         side, c_in, c_out = rng.choice(SIDES), _channels(rng), _channels(rng)
         kernel, stride = rng.choice((1, 3, 5)), rng.choice((1, 2))
@@ -107,12 +109,11 @@ class _ArgumentRecorder(fx.Interpreter):
         if node.op in ("call_module", "call_function", "call_method"):
             args, kwargs = self.fetch_args_kwargs_from_env(node)
             if node.op == "call_module":
-                module = self.fetch_attr(node.target)
-                self.calls[node.name] = lambda m=module, a=args, k=kwargs: m(*a, **k)
+                self.calls[node.name] = partial(self.fetch_attr(str(node.target)), *args, **kwargs)
             elif node.op == "call_function":
-                self.calls[node.name] = lambda f=node.target, a=args, k=kwargs: f(*a, **k)
+                self.calls[node.name] = partial(cast(Callable, node.target), *args, **kwargs)
             else:
-                self.calls[node.name] = lambda name=node.target, a=args, k=kwargs: getattr(a[0], name)(*a[1:], **k)
+                self.calls[node.name] = partial(getattr(args[0], str(node.target)), *args[1:], **kwargs)
         return super().run_node(node)
 
 
@@ -174,10 +175,11 @@ def calibrate(networks: int = 40, runs: int = 20, seed: int = 0, log: Callable[[
                 with warnings.catch_warnings():  # torch.ao's FX-mode deprecation notices
                     warnings.simplefilter("ignore")
                     deployed = quantize(net.eval(), "post", [torch.randn(8, *shape)], example)
-                built.append((deployed, example, network_samples(deployed, example)))
+                # quantize's FX flow returns a GraphModule
+                built.append((deployed, example, network_samples(cast(fx.GraphModule, deployed), example)))
         log(f"{len(built)} networks quantized; timing their ops ({runs} interleaved runs)")
         samples = [s for _, _, per_net in built for s in per_net]
-        wholes = [lambda d=d, x=x: d(x) for d, x, _ in built]
+        wholes: list[Callable[[], Any]] = [partial(d, x) for d, x, _ in built]
         measured = time_interleaved([s.run for s in samples] + wholes, runs, rng)
         for sample, seconds in zip(samples, measured):
             sample.seconds = seconds

@@ -3,18 +3,21 @@
 Bad input (config, example file, data files, an existing results folder, a folder locked by
 a running search) prints one line on stderr and exits with status 2 before anything is
 written.  ``--resume`` continues the search of ``{root}/{name}/``; ``test [--arm NAME]`` (or
-``[DEFAULT] train = false``) runs the [TEST] mode on a Pareto arm.
+``[DEFAULT] train = false``) runs the [TEST] mode on a Pareto arm.  ``report``, ``zoo`` and
+``calibrate`` as the first argument run those tools.  An installed sparsemod's ``sparsemod``
+command is this ``main``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
 from sparsemod.interrupt import RESUME, Interrupted, recording, stopping_signals
@@ -31,12 +34,22 @@ USAGE_ERROR = 2
 RESUME_AFTER = f"then {RESUME}"
 
 
+# ``sparsemod NAME ...`` (or ``python main.py NAME ...``) = ``python -m MODULE ...``
+TOOLS = {"report": "sparsemod.report.__main__", "zoo": "sparsemod.zoo.__main__",
+         "calibrate": "sparsemod.calibrate"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="main.py", description="sparsemod: multi-objective "
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in TOOLS:
+        tool: Callable[[list[str]], int] = importlib.import_module(TOOLS[argv[0]]).main
+        return tool(argv[1:])
+    parser = argparse.ArgumentParser(description="sparsemod: multi-objective "
                                      "architecture search for tiny devices (SpArSe + MorphNet)")
     parser.add_argument("command", nargs="?", choices=("search", "test"),
                         help="search (default when [DEFAULT] train = true) or test: retrain a "
-                             "Pareto arm from scratch, test and export it")
+                             "Pareto arm from scratch, test and export it; also report FOLDER, "
+                             "zoo ..., calibrate ... (= python -m sparsemod.NAME; each has --help)")
     parser.add_argument("--config", default="config.ini", help="config file (default ./config.ini)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the search in {root}/{name}/ where it stopped")
@@ -53,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     return _run(settings, args, test_mode)
 
 
-def _usage_error(error: Exception) -> int:
+def _usage_error(error: Exception | str) -> int:
     print(f"error: {error}", file=sys.stderr)
     return USAGE_ERROR
 
@@ -88,6 +101,7 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
 
     try:
         if test_mode:
+            assert settings.test is not None, "check_test_mode ran: a [TEST] section is there"
             arm = args.arm if args.arm is not None else settings.test.arm
             locate_arm(settings, arm)  # before loading data: a bad arm fails fast
             problem, data = prepare(settings)
@@ -189,7 +203,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
            resume: bool, worker: Worker | None = None, proposer: Proposer | None = None) -> int:
     import warnings
 
-    from sparsemod.executors import ProblemSource, WorkerExecutor
+    from sparsemod.executors import Executor, ProblemSource, WorkerExecutor
     from sparsemod.resume import check_settings, record_settings, repair_rows
     from sparsemod.optimizer import optimize_on_one_thread
     from sparsemod.results import describe_fault, set_state
@@ -218,6 +232,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
         from sparsemod.tune import TuneExecutor, experiment_name
 
         storage = settings.ray.storage_path or str(results.folder / "tune")
+        executor: Executor
         try:
             executor = TuneExecutor(problem, data, trial_config(settings, guard=True), settings.ray, storage,
                                     experiment_name(train.name), train.splitter, train.debug)

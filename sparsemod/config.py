@@ -25,7 +25,10 @@ OBJECTIVES = ("error", "model_size", "working_memory", "latency")
 # The presets of sparsemod.costs.DEVICES (a test keeps both lists equal): named here so that
 # validating a config does not import torch.
 DEVICE_NAMES = ("K80", "P4", "T4", "P100", "V100", "TPUv2", "cortex-m4", "cortex-m7")
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+# An installed sparsemod's copy of examples/ (setup.py puts it in the package), else the checkout's
+_INSTALLED_EXAMPLES = Path(__file__).resolve().parent / "examples"
+EXAMPLES_DIR = (_INSTALLED_EXAMPLES if _INSTALLED_EXAMPLES.is_dir()
+                else Path(__file__).resolve().parent.parent / "examples")
 # [TEST] keys that default to the [TRAIN] key of the same name
 TEST_FROM_TRAIN = ("name", "root", "pruning", "splitter", "quant_scheme", "objectives", "augment_shift")
 SCHEDULES = ("constant", "cosine")

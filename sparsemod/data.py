@@ -121,7 +121,7 @@ def load_mnist(data_dir: Path | None, seed: int) -> DataBundle:
         labels = np.concatenate([y_train, y_test])
         n_train = len(x_train)
         order = np.random.default_rng(seed).permutation(n_train)
-        parts = (order[5000:], order[:5000], np.arange(n_train, n_train + len(x_test)))
+        parts: tuple[np.ndarray, ...] = (order[5000:], order[:5000], np.arange(n_train, n_train + len(x_test)))
     else:
         images = x_test[:, None].astype(np.float32) / 255
         labels = y_test

@@ -75,7 +75,7 @@ class WorkerExecutor:
         self.sent = False  # ``running`` reached the worker (a dead one is sent it again)
         self.started = 0.0
         self.process: BaseProcess | None = None
-        self.connection: Connection | None = None
+        self.connection: Connection  # set by _start
         self._start(worker)
 
     def _start(self, worker: Worker | None = None) -> None:
@@ -110,6 +110,7 @@ class WorkerExecutor:
         retries a task), then recorded failed."""
         self._dispatch()
         job = self.running
+        assert job is not None, "wait() follows a submit()"
         for attempt in range(1, self.max_failures + 2):
             try:
                 if not self.sent:
@@ -127,6 +128,7 @@ class WorkerExecutor:
                 self._dispatch()
                 return message
             except (EOFError, OSError):  # the worker died during the trial
+                assert self.process is not None, "the job was sent to a started worker"
                 self.process.join(timeout=10)
                 code = self.process.exitcode
                 self.process, self.sent = None, False

@@ -49,7 +49,7 @@ class ResultsDamagedError(ValueError):
     """``--resume`` on a results file that cannot be repaired (one line, names the file)."""
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """``write`` to a temporary file beside ``path``, then rename it over ``path``.
 
     The temporary file is created like any file (mode 0666 less the umask), not 0600 as
@@ -100,7 +100,7 @@ def describe_fault(error: OSError, then: str) -> str:
     """One line for an operating-system error on a search's files: the path, what happened,
     what to do, and ``then`` (e.g. how to resume)."""
     path = error.filename if error.filename is not None else "a file of the search"
-    what = FAULTS.get(error.errno, "fix that")
+    what = FAULTS.get(error.errno, "fix that") if error.errno is not None else "fix that"
     return f"{path}: {error.strerror or type(error).__name__}; {what}, {then}"
 
 
@@ -156,7 +156,8 @@ class ResultsFolder:
             extra = [c for c in table.columns if c not in self.columns]
             raise ResultsDamagedError(f"{path}: columns differ from this search's (missing: "
                                       f"{', '.join(missing) or 'none'}; unexpected: {', '.join(extra) or 'none'})")
-        table["reason"] = table["reason"].fillna("")
+        # all-empty reasons read as float NaN: fillna("") on floats is deprecated in pandas 3
+        table["reason"] = table["reason"].astype(object).fillna("")
         self.rows = [{k: v for k, v in row.items() if k in self.columns}
                      for row in table.to_dict("records")]
 

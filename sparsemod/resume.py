@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 from ax.api.client import Client
 
@@ -96,7 +97,7 @@ def repair_rows(results: ResultsFolder, client: Client) -> list[str]:
             raise ResultsDamagedError(f"{path}: row of trial {index}, which experiment.json never "
                                       f"ran ({len(trials)} trials): the files are from different searches")
         trial = trials[index]
-        if row["status"] in FINISHED and not _same_arm(row, trial.arm.name, trial.arm.parameters):
+        if row["status"] in FINISHED and not _same_arm(row, trial.arm.name, trial.arm.parameters):  # type: ignore[attr-defined]  # a Client's trials have one arm
             raise ResultsDamagedError(f"{path}: trial {index} has other parameters than in "
                                       "experiment.json: the files are from different searches")
         if _agrees(row, trial, metrics):
@@ -107,7 +108,7 @@ def repair_rows(results: ResultsFolder, client: Client) -> list[str]:
     for index in restored:
         sound[index] = _row_from_ax(results, trials[index], metrics)
     for index, row in sound.items():
-        row.update(index=index, **trials[index].arm.parameters)  # Ax's types (a NaN makes ints floats)
+        row.update(index=index, **trials[index].arm.parameters)  # type: ignore[attr-defined]  # Ax's types (a NaN makes ints floats)
     if not restored and not dropped and len(sound) == len(results.rows):
         return []
     # sound rows keep their order (the order trials finished); re-told ones go where their index falls
@@ -181,7 +182,7 @@ def _row_from_ax(results: ResultsFolder, trial, metrics: dict[tuple[int, str], f
     extras = json.loads(saved.read_text()) if completed and saved.is_file() else {}
     # the saved model's metrics are the unrounded ones; else Ax's
     values = {m: extras.get(m, metrics.get((trial.index, m), math.nan)) for m in OBJECTIVES}
-    row = {column: math.nan for column in results.columns}
+    row: dict[str, Any] = {column: math.nan for column in results.columns}
     row.update({
         "index": trial.index, "arm": trial.arm.name, "phase": meta.get("phase", ""),
         "parent": meta.get("parent"), "operators": " + ".join(meta.get("operators", ())) or None,
@@ -201,7 +202,7 @@ def _ranges(indices: list[int]) -> str:
     """[3, 4, 5, 9] -> '3-5, 9'."""
     parts, ordered = [], sorted(indices)
     start = previous = ordered[0]
-    for index in ordered[1:] + [None]:
+    for index in ordered[1:] + [ordered[-1] + 2]:  # past the end: closes the last range
         if index != previous + 1:
             parts.append(f"{start}" if start == previous else f"{start}-{previous}")
             start = index

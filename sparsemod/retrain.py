@@ -40,6 +40,7 @@ def available_arms(folder: Path) -> list[str]:
 
 def locate_arm(settings: Settings, arm: str) -> Path:
     """The arm's model folder, or a ConfigError naming the folder and the available arms."""
+    assert settings.test is not None, "check_test_mode ran: a [TEST] section is there"
     folder = settings.test.root / settings.test.name
     arms = available_arms(folder)
     where = f"{settings.path} [TEST]"
@@ -55,6 +56,7 @@ def locate_arm(settings: Settings, arm: str) -> Path:
 def retrain_arm(settings: Settings, problem: Problem, data: DataBundle, arm: str,
                 trial_config: TrialConfig) -> dict:
     test = settings.test
+    assert test is not None, "check_test_mode ran: a [TEST] section is there"
     model_dir = locate_arm(settings, arm)
     params = json.loads((model_dir / "params.json").read_text())
     if problem.prepare is not None:
@@ -70,7 +72,7 @@ def retrain_arm(settings: Settings, problem: Problem, data: DataBundle, arm: str
                               "structure.json); set pruning = false")
         model = apply_structure(model, example, structure_file)
     multiplier = 1.0
-    if test.expand_target:
+    if test.expand_target and test.expand_budget is not None:  # the config sets both or neither
         try:
             model, multiplier = expand(model, example, test.expand_target, test.expand_budget,
                                        trial_config.device)

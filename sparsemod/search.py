@@ -26,6 +26,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
 from tqdm import tqdm
@@ -387,7 +388,7 @@ class Search:
                                             **({"unscored": unscored} if unscored else {})}): child.params
                 for child in chosen}
 
-    def _job(self, index: int, phase: Phase, params: dict) -> TrialJob:
+    def _job(self, index: int, phase: Phase, params: Mapping[str, Any]) -> TrialJob:
         metadata = trials_of(self.client)[index].run_metadata
         inheritance = None
         parent_dir = self.results.models / str(metadata.get("parent", ""))

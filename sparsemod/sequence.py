@@ -12,7 +12,7 @@ splitter).
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import numpy as np
 import torch
@@ -60,10 +60,10 @@ def split_windows(dataset: SequenceDataset, max_len: int) -> SequenceDataset:
 
 def prepare_sequences(data: DataBundle, max_len: int, splitter: bool) -> DataBundle:
     """The bundle one trial trains on: windows (splitter) or whole sequences, left-padded."""
-    parts = [data.train, data.val, data.test]
-    if splitter:
-        parts = [split_windows(part, max_len) for part in parts]
-    return DataBundle(*parts, (max_len, data.input_shape[-1]), data.num_classes, left_pad(max_len))
+    train, val, test = data.train, data.val, data.test
+    if splitter:  # a sequence example's splits are SequenceDatasets
+        train, val, test = (split_windows(cast(SequenceDataset, part), max_len) for part in (train, val, test))
+    return DataBundle(train, val, test, (max_len, data.input_shape[-1]), data.num_classes, left_pad(max_len))
 
 
 def synthetic_frequencies(seed: int, count: int = 900, classes: int = 3) -> DataBundle:

@@ -8,7 +8,7 @@ model distance between them); ``Fixed`` is a constant that the builder still rec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence, Union
+from typing import TYPE_CHECKING, ClassVar, Literal, Sequence, Union
 
 if TYPE_CHECKING:  # Ax is imported only where a search space meets Ax (not on Ray workers)
     from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
@@ -22,7 +22,7 @@ class _Range:
     low: float
     high: float
     log: bool = False
-    kind = "float"
+    kind: ClassVar[Literal["float", "int"]] = "float"
 
     def to_ax(self) -> RangeParameterConfig:
         from ax.api.configs import RangeParameterConfig
@@ -39,7 +39,7 @@ class Int(_Range):
 
     low: int
     high: int
-    kind = "int"
+    kind: ClassVar[Literal["float", "int"]] = "int"
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,13 @@ class Choice:
         kinds = {type(v) for v in self.values}
         if len(kinds) != 1:
             raise ValueError(f"Choice {self.name!r}: values must share one type, got {kinds}")
-        kind = {int: "int", float: "float", str: "str", bool: "bool"}[kinds.pop()]
+        kinds_in_ax: dict[type, Literal["int", "float", "str", "bool"]] = {
+            int: "int", float: "float", str: "str", bool: "bool"}
+        kind = kinds_in_ax[kinds.pop()]
         ordered = self.ordered if self.ordered is not None else kind in ("int", "float")
         return ChoiceParameterConfig(
-            name=self.name, parameter_type=kind, values=list(self.values), is_ordered=ordered
+            name=self.name, parameter_type=kind, values=list(self.values),  # type: ignore[arg-type]  # one type: checked above
+            is_ordered=ordered
         )
 
 

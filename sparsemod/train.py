@@ -70,7 +70,7 @@ def train(model: nn.Module, dataset: Dataset, params: dict, epochs: int, seed: i
 
 def device_of(model: nn.Module) -> torch.device:
     """The device of the model's first parameter or buffer (the CPU for one with neither)."""
-    tensor = next(model.parameters(), None)
+    tensor: torch.Tensor | None = next(model.parameters(), None)
     if tensor is None:
         tensor = next(model.buffers(), None)
     return torch.device("cpu") if tensor is None else tensor.device

@@ -228,6 +228,7 @@ def learn_structure(model: nn.Module, example: torch.Tensor, data: DataBundle, j
     multiplier.  All of it runs on the model's device.  Returns the pruned network, its
     structure and the epochs trained."""
     settings = trial_config.pruning
+    assert settings is not None, "run_trial prunes only with pruning settings"
     example = example.to(device_of(model))
     if any(isinstance(m, nn.RNNBase) for m in model.modules()):
         raise ValueError("MorphNet pruning does not support LSTM / GRU / RNN layers (their hidden "
@@ -352,7 +353,7 @@ def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
 
 
 def cost_metrics(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
-                 device: costs.Device | costs.DeviceProfile) -> tuple[dict[str, float], Any, dict[str, float]]:
+                 device: costs.Device | costs.DeviceProfile) -> tuple[dict[str, float], Any, dict[str, int]]:
     """Model size, working memory and latency of the deployed model (with its activation
     trace and the float model's FLOPs per layer, which the reported extras reuse)."""
     trace = costs.trace_activations(deployed, example)

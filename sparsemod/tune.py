@@ -182,7 +182,7 @@ class AxLoopSearcher(DriverBound, Searcher):
         super().__init__()
         self.executor = executor
 
-    def suggest(self, trial_id: str) -> dict | str | None:
+    def suggest(self, trial_id: str) -> dict | str | None:  # type: ignore[override]  # Ray's own FINISHED is a str
         return self.executor.hand_over(trial_id) if self.executor is not None else Searcher.FINISHED
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -240,7 +240,7 @@ def trial_name(trial) -> str:
 
 def logger_callbacks(names: tuple[str, ...], experiment: str, storage: str) -> list:
     """The optional MLflow / W&B loggers (TensorBoard, CSV and JSON are Tune's defaults)."""
-    callbacks = []
+    callbacks: list[tune.Callback] = []
     for name in names:
         if name == "mlflow":
             from ray.air.integrations.mlflow import MLflowLoggerCallback
@@ -353,7 +353,7 @@ class TuneExecutor:
             start_ray(settings, debug)
         self.capacity = settings.max_concurrent
         self.storage, self.experiment = storage, experiment
-        self.board = ray.remote(num_cpus=0)(JobBoard).remote()
+        self.board: Any = ray.remote(num_cpus=0)(JobBoard).remote()  # an actor handle: methods go through .remote
         self.lock = threading.Lock()
         self.queued: list[TrialJob] = []  # submitted, not yet handed to Tune
         self.launched: dict[str, tuple[TrialJob, float]] = {}  # Tune trial id -> (job, when)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from sparsemod.calibrate import calibrate, fit, main, network_samples, time_interleaved
+from sparsemod.calibrate import fit, main, network_samples, time_interleaved
 from sparsemod.costs import DeployedOp, DeviceProfile
 from sparsemod.costs.profile import CALIBRATED_KINDS
 from sparsemod.quantize import quantize

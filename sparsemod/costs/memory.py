@@ -44,7 +44,7 @@ class ActivationTrace:
 
     def live_bytes(self) -> list[int]:
         """Bytes live at every step."""
-        first = {}
+        first: dict[int, int] = {}  # buffer -> the step that writes it
         for step, name in enumerate(self.order):
             if name in self.buffer_of:
                 first.setdefault(self.buffer_of[name], step)

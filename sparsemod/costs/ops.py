@@ -48,22 +48,22 @@ class DeployedOp:
         return self.input_bytes + self.output_bytes + self.weight_bytes
 
 
-def _layer(module: nn.Module) -> nn.Module:
+def _layer(module: nn.Module) -> Any:  # float or quantized: weight is a tensor or a method
     """The conv / linear inside a float fused module (ConvReLU2d is a Sequential)."""
     return module[0] if isinstance(module, nn.Sequential) and len(module) else module
 
 
 def _module_kind(module: nn.Module) -> str:
     name = type(module).__name__
-    module = _layer(module)
+    layer = _layer(module)
     if "Conv" in name:
-        groups, c_in, c_out = module.groups, module.in_channels, module.out_channels
+        groups, c_in, c_out = layer.groups, layer.in_channels, layer.out_channels
         return "depthwise" if groups > 1 and groups == c_in == c_out else "conv"
     if "Linear" in name:
         return "linear"
     if "Pool" in name:
         return "pool"
-    if isinstance(module, (nn.Dropout, nn.Identity, nn.Flatten)):
+    if isinstance(layer, (nn.Dropout, nn.Identity, nn.Flatten)):
         return "view"
     return "other"
 
@@ -83,8 +83,8 @@ def _function_kind(target: Any) -> str:
 
 
 def _macs(module: nn.Module, output_shape: tuple[int, ...]) -> int:
-    module = _layer(module)
-    weight = module.weight() if callable(module.weight) else module.weight
+    layer = _layer(module)
+    weight = layer.weight() if callable(layer.weight) else layer.weight
     out_elements = 1
     for size in output_shape:
         out_elements *= size

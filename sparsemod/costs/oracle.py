@@ -26,6 +26,8 @@ import torch
 from torch import fx, nn
 
 from sparsemod.config import Constraint
+from sparsemod.costs.latency import Device
+from sparsemod.costs.profile import DeviceProfile
 from sparsemod.data import DataBundle
 from sparsemod.problem import Problem
 
@@ -78,7 +80,7 @@ class CostOracle:
     problem: Problem
     data: DataBundle
     quant_scheme: str
-    device: object  # costs.Device | costs.DeviceProfile
+    device: Device | DeviceProfile
     splitter: bool = False
     budget: tuple[Constraint, ...] = ()  # the constraints on cost metrics
     _exact: dict[str, Verdict] = field(default_factory=dict, repr=False)

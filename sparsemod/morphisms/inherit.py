@@ -31,7 +31,8 @@ from sparsemod.morphnet.groups import ChannelGraph, Op
 
 CONVS = (nn.Conv1d, nn.Conv2d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
-PARAMETRIC = (*CONVS, nn.Linear, *NORMS)
+LAYERS = (*CONVS, nn.Linear)
+PARAMETRIC = (*LAYERS, *NORMS)
 
 
 def _ordered_layers(model: nn.Module, example_input: torch.Tensor) -> tuple[list[str], dict[str, tuple]]:
@@ -73,6 +74,7 @@ def _shape(module: nn.Module) -> tuple[int, int]:
         return module.in_channels, module.out_channels
     if isinstance(module, nn.Linear):
         return module.in_features, module.out_features
+    assert isinstance(module, NORMS), f"not a PARAMETRIC layer: {type(module).__name__}"
     return module.num_features, module.num_features
 
 
@@ -187,6 +189,7 @@ def _copy_layer(module: nn.Module, parent: nn.Module, op: Op, source: Op, child_
     cols = defaultdict(list)
     for i, channel in enumerate(source.in_map):
         cols[channel if channel is not None else ("input", i)].append(i)
+    assert isinstance(module, LAYERS) and isinstance(parent, LAYERS), "an Op is a conv or linear layer"
     weight = parent.weight
     if isinstance(module, CONVS):
         weight = _resize_kernel(weight, module.weight.shape)
@@ -215,6 +218,7 @@ def _copy_layer(module: nn.Module, parent: nn.Module, op: Op, source: Op, child_
 
 
 def _initialise_inserted(name: str, module: nn.Module) -> None:
+    assert isinstance(module, PARAMETRIC), "inherit matches only PARAMETRIC layers"
     if "skip" in name:  # a new skip path starts at zero: the sum is unchanged
         module.weight.data.zero_()
         if module.bias is not None:
@@ -233,7 +237,7 @@ def _initialise_inserted(name: str, module: nn.Module) -> None:
 
 def _copy_norms(parent_graph: ChannelGraph, child_graph: ChannelGraph, parent_modules: dict,
                 child_modules: dict, match: dict, label: dict) -> None:
-    parent_index = defaultdict(dict)  # parent norm name -> label -> channel
+    parent_index: defaultdict[str | None, dict] = defaultdict(dict)  # parent norm name -> label -> channel
     for group_index, group in enumerate(parent_graph.groups):
         for member in group.members:
             if isinstance(parent_modules[member.module], NORMS):
@@ -244,6 +248,7 @@ def _copy_norms(parent_graph: ChannelGraph, child_graph: ChannelGraph, parent_mo
             norm = child_modules[member.module]
             if not isinstance(norm, NORMS):
                 continue
+            assert norm.running_mean is not None and norm.running_var is not None, "batch norms that track running statistics"
             source = match.get(member.module)
             for idx, root in zip(member.idxs, member.root_idxs):
                 parent_channel = parent_index.get(source, {}).get(label.get((group_index, root)))

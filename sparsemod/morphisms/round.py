@@ -30,7 +30,9 @@ class Candidate:
 
 def in_space(params: dict, space: Sequence[Parameter]) -> bool:
     for p in space:
-        value = params.get(p.name)
+        if p.name not in params:
+            return False
+        value = params[p.name]
         if isinstance(p, (Int, Float)) and not p.low <= value <= p.high:
             return False
         if isinstance(p, Choice) and value not in p.values:
@@ -48,7 +50,8 @@ def draw_candidates(parents: dict[str, dict], morphisms: Sequence[Morphism], spa
         if len(found) == count or not parents:
             break
         arm = rng.choice(sorted(parents))
-        params, applied = dict(parents[arm]), []
+        params = dict(parents[arm])
+        applied: list[str] = []
         preserving = [m for m in morphisms if m.preserves]
         first = rng.choice(preserving if preserving and rng.random() < PRESERVING_FIRST else list(morphisms))
         chain = [first] + ([rng.choice(list(morphisms))] if rng.random() < 0.5 else [])

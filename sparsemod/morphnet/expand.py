@@ -32,8 +32,9 @@ def _width(channel_map: list, old: list[int], new: list[int]) -> int:
 def _rebuilt(module: nn.Module, c_in: int, c_out: int) -> nn.Module:
     if isinstance(module, (nn.Conv1d, nn.Conv2d)):
         depthwise = module.groups > 1 and module.groups == module.in_channels == module.out_channels
-        return type(module)(c_in, c_out, module.kernel_size, module.stride, module.padding,
-                            module.dilation, c_out if depthwise else module.groups,
+        # the module's own kernel_size, stride, padding, dilation: tuples of its dimension
+        return type(module)(c_in, c_out, module.kernel_size, module.stride, module.padding,  # type: ignore[arg-type]
+                            module.dilation, c_out if depthwise else module.groups,  # type: ignore[arg-type]
                             module.bias is not None, module.padding_mode)
     if isinstance(module, nn.Linear):
         return nn.Linear(c_in, c_out, module.bias is not None)

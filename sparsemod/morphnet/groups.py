@@ -68,7 +68,8 @@ def output_layers(model: nn.Module) -> list[nn.Module]:
     element-wise ops: their output channels are the task's (classes) and never pruned."""
     traced = fx.symbolic_trace(model)
     modules = dict(traced.named_modules())
-    found, stack, seen = [], [n for n in traced.graph.nodes if n.op == "output"], set()
+    found: list[nn.Module] = []
+    stack, seen = [n for n in traced.graph.nodes if n.op == "output"], set()
     while stack:
         node = stack.pop()
         if node in seen:
@@ -133,8 +134,8 @@ class ChannelGraph:
             for hook in hooks:
                 hook.remove()
         by_name = {op.name: op for op in ops}
-        for op in ops:
-            op.in_map, op.out_map = [None] * op.in_channels, [None] * op.out_channels
+        for each in ops:
+            each.in_map, each.out_map = [None] * each.in_channels, [None] * each.out_channels
         for index, group in enumerate(self.groups):
             for member in group.members:
                 op = by_name.get(member.module)

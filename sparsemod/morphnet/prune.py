@@ -112,7 +112,7 @@ def _fold_dead_inputs(model: nn.Module, regularizer: ResourceRegularizer, vector
             if module.bias is not None:
                 module.bias += shift
             elif name in following:
-                following[name].running_mean -= shift
+                following[name].running_mean -= shift  # type: ignore[operator]  # a batch norm's buffer
 
 
 def _batch_norm_after(model: nn.Module) -> dict[str, nn.Module]:
@@ -153,11 +153,10 @@ def apply_structure(model: nn.Module, example_input: torch.Tensor,
                     structure: dict[str, int] | str | Path) -> nn.Module:
     """Shrink a freshly built ``model`` (in place) to a learned structure {layer: alive
     outputs}, keeping each group's first channels; then load the pruned weights into it."""
-    if not isinstance(structure, dict):
-        structure = json.loads(Path(structure).read_text())
+    counts: dict[str, int] = structure if isinstance(structure, dict) else json.loads(Path(structure).read_text())
     graph = ChannelGraph(model, example_input)
     dead = {}
     for group in graph.groups:
-        if group.root in structure:
-            dead[group.root] = list(range(int(structure[group.root]), group.size))
+        if group.root in counts:
+            dead[group.root] = list(range(int(counts[group.root]), group.size))
     return _remove(model, example_input, dead)

@@ -133,8 +133,9 @@ class ResourceRegularizer:
         for op in self.ops:
             mask = torch.ones(op.out_channels, dtype=torch.bool)
             for channel, entry in enumerate(op.out_map):
-                if entry is not None and vectors[entry[0]] is not None:
-                    mask[channel] = bool(vectors[entry[0]][1][entry[1]])
+                found = vectors[entry[0]] if entry is not None else None
+                if entry is not None and found is not None:
+                    mask[channel] = bool(found[1][entry[1]])
             masks[op.name] = mask
         return masks
 

@@ -35,7 +35,7 @@ def member_vector(module: nn.Module, algorithm: str, l1_fraction: float) -> torc
 
 
 def member_alive(module: nn.Module, algorithm: str, vector: torch.Tensor, threshold: float) -> torch.Tensor:
-    if algorithm == "gates":
+    if algorithm == "gates" and isinstance(module, LogisticSigmoidGate):  # member_vector's gates
         return module.logits.detach() > 0
     return vector.detach() > threshold
 
@@ -51,7 +51,8 @@ def group_vector(group: ChannelGroup, modules: dict[str, nn.Module], algorithm: 
     (e.g. a residual stream where one branch has no gate), or no conv / linear layer produces
     them (a depthwise conv reading the image: the input's channels cannot be removed, as in
     morph-net, where the input has no regularizer)."""
-    vector, alive, found = None, None, False
+    vector: torch.Tensor | None = None
+    alive: torch.Tensor | None = None
     producers = regularized = 0
     for member in group.members:
         if member.side != "out":
@@ -63,15 +64,14 @@ def group_vector(group: ChannelGroup, modules: dict[str, nn.Module], algorithm: 
             continue
         regularized += 1
         member_mask = member_alive(module, algorithm, values, threshold)
-        if not found:
+        if vector is None or alive is None:
             vector = torch.zeros(group.size, dtype=values.dtype, device=values.device)
             alive = torch.zeros(group.size, dtype=torch.bool)
-            found = True
         roots = torch.as_tensor(member.root_idxs)
         idxs = torch.as_tensor(member.idxs)
         vector = vector.index_put((roots,), torch.maximum(vector[roots], values[idxs]))
         alive[roots] |= member_mask[idxs].cpu()
-    if not found or producers == 0 or regularized < producers:
+    if vector is None or alive is None or producers == 0 or regularized < producers:
         return None
     if not alive.any():  # never remove every channel of a layer
         alive[int(vector.detach().argmax())] = True

@@ -80,6 +80,7 @@ def op_cost(op: Op, target: str, a_in: float, a_out: float,
         return bilinear_cost(op, flops_coefficient(op), a_in, a_out)
     if target == "size":
         return bilinear_cost(op, size_coefficient(op), a_in, a_out)
+    assert device is not None, "ResourceRegularizer refuses the latency target without a device"
     if isinstance(device, DeviceProfile):
         model = device.model(_kind(op))
         macs = bilinear_cost(op, flops_coefficient(op), a_in, a_out) / 2
@@ -97,6 +98,7 @@ def op_term(op: Op, target: str, a_in: float, r_in: torch.Tensor, a_out: float, 
         return bilinear_term(op, flops_coefficient(op), a_in, r_in, a_out, r_out)
     if target == "size":
         return bilinear_term(op, size_coefficient(op), a_in, r_in, a_out, r_out)
+    assert device is not None, "ResourceRegularizer refuses the latency target without a device"
     if isinstance(device, DeviceProfile):
         model = device.model(_kind(op))
         return (model.per_mac * bilinear_term(op, flops_coefficient(op), a_in, r_in, a_out, r_out) / 2

@@ -34,7 +34,8 @@ from botorch.models import ModelList, SingleTaskGP
 from botorch.models.deterministic import GenericDeterministicModel
 from botorch.models.transforms.outcome import Standardize
 from botorch.optim import optimize_acqf_discrete
-from botorch.sampling import SobolQMCNormalSampler
+from botorch.acquisition import AcquisitionFunction
+from botorch.sampling import MCSampler, SobolQMCNormalSampler
 from botorch.sampling.get_sampler import get_sampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
@@ -84,7 +85,8 @@ def pick(observed_X: torch.Tensor, observed_error: torch.Tensor, pool_X: torch.T
         gp = fit_error_gp(observed_X, observed_error)
         pending = pending_X if pending_X is not None and len(pending_X) else None
         outcome_constraints = error_constraints(constraints) or None
-        sampler = SobolQMCNormalSampler(torch.Size([MC_SAMPLES]))
+        sampler: MCSampler = SobolQMCNormalSampler(torch.Size([MC_SAMPLES]))
+        acquisition: AcquisitionFunction
         if costs is None:
             acquisition = qLogNoisyExpectedImprovement(gp, observed_X, sampler=sampler, X_pending=pending,
                                                        constraints=outcome_constraints)
@@ -95,7 +97,8 @@ def pick(observed_X: torch.Tensor, observed_error: torch.Tensor, pool_X: torch.T
             table_Y = -torch.cat([observed_costs, pending_costs, pool_costs]) / scale
             model = ModelList(gp, GenericDeterministicModel(lookup(table_X, table_Y), num_outputs=table_Y.shape[-1]))
             # GP samples beside the costs, repeated per sample: MC_SAMPLES box decompositions, not 128
-            sampler = get_sampler(model.posterior(observed_X[:1]), torch.Size([MC_SAMPLES]), seed=seed)
+            sampler = get_sampler(model.posterior(observed_X[:1]), torch.Size([MC_SAMPLES]),  # type: ignore[arg-type]
+                                  seed=seed)  # (a PosteriorList: BoTorch's dispatch takes it, its stubs do not say so)
             if 1 + table_Y.shape[-1] >= PAREGO_FROM_OBJECTIVES:
                 acquisition = qLogNParEGO(model, observed_X, sampler=sampler, X_pending=pending,
                                           constraints=outcome_constraints)

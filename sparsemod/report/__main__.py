@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     from sparsemod.snapshot import load_client
 
     try:
-        objective = load_client(args.folder / "experiment.json")._experiment.optimization_config.objective
-        metrics = list(objective.metric_names)  # the active objectives, in order
+        optimization = load_client(args.folder / "experiment.json")._experiment.optimization_config
+        assert optimization is not None, "a sparsemod experiment has objectives"
+        metrics = list(optimization.objective.metric_names)  # the active objectives, in order
         trials = read_trials(args.folder / "trials.csv", metrics)
     except ValueError as error:  # a SnapshotError too
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)

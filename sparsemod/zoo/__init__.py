@@ -23,7 +23,7 @@ def from_structure(model_name: str, structure: str | Path | dict, num_classes: i
     if not isinstance(structure, dict):
         import json
 
-        structure = json.loads(Path(structure).read_text())
+        structure = dict(json.loads(Path(structure).read_text()))
     structure = structure.get("after", structure)
     model = build(model_name, num_classes, in_channels, gates).eval()
     return apply_structure(model, torch.zeros(1, in_channels, INPUT_SIDE, INPUT_SIDE), structure)

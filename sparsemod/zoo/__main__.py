@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import NoReturn
 import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from sparsemod import costs
 from sparsemod.data import DataBundle, DataError, load_cifar, load_digits, load_mnist
@@ -30,7 +31,7 @@ DATASETS = ("cifar10", "mnist", "digits")
 
 
 class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # a bad choice: one line, exit 2
+    def error(self, message: str) -> NoReturn:  # a bad choice: one line, exit 2
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         sys.exit(2)
 
@@ -64,7 +65,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def to_32(data: DataBundle, limit: int | None) -> DataBundle:
     """Pad (MNIST 28 → 32) or upscale (digits 8 → 32) to the zoo's 32x32 inputs."""
-    def convert(dataset: TensorDataset, cap: int | None = None) -> TensorDataset:
+    def convert(dataset: Dataset, cap: int | None = None) -> TensorDataset:
+        assert isinstance(dataset, TensorDataset), "sparsemod.data's image sets are TensorDatasets"
         x, y = dataset.tensors
         x, y = (x[:cap], y[:cap]) if cap else (x, y)
         side = x.shape[-1]
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     structures = args.log_dir / "learned_structure"
     structures.mkdir(parents=True, exist_ok=True)
     log = StructureLog(args.log_dir, reg)
-    steps_per_epoch = -(-len(data.train) // args.batch_size)
+    steps_per_epoch = -(-len(data.train) // args.batch_size)  # type: ignore[arg-type]  # to_32's TensorDataset
     params = {"lr": args.lr, "batch_size": args.batch_size}
 
     def on_step(penalty: float) -> None:

@@ -76,7 +76,7 @@ class VGG(nn.Module):
         layers: list[nn.Module] = []
         c_in = in_channels
         for entry in VGG_LAYERS[depth]:
-            if entry == "M":
+            if isinstance(entry, str):  # "M"
                 layers.append(nn.MaxPool2d(2))
             else:
                 layers.append(conv_bn(c_in, entry, gate=gates))
