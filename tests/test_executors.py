@@ -8,7 +8,7 @@ import pytest
 from conftest import write_config
 from sparsemod.cli import main
 
-# width 2: the builder raises (a Python error in the trial);
+# width 2: training raises (a Python error in the trial);
 # width >= 7: the worker process dies (as if OOM-killed), is retried, then recorded failed;
 # each death is logged first, to count the attempts.
 EXAMPLE = '''
@@ -20,19 +20,27 @@ from sparsemod.space import Int
 
 SPACE = [Int("depth", 1, 2), Int("width", 2, 8)]
 
+# The failures come once a trial trains: the search builds every candidate first, in its own
+# process and in eval mode, to cost it.
+class Net(nn.Sequential):
+    def train(self, mode=True):
+        if mode and self.width == 2:
+            raise ValueError("width 2 is not allowed")
+        if mode and self.width >= 7:
+            with open(Path(__file__).with_name("deaths.log"), "a") as log:
+                log.write(f"{self.depth} {self.width}\\n")
+            os._exit(1)
+        return super().train(mode)
+
 def build(params, input_shape, num_classes):
-    if params["width"] == 2:
-        raise ValueError("width 2 is not allowed")
-    if params["width"] >= 7:
-        with open(Path(__file__).with_name("deaths.log"), "a") as log:
-            log.write(f"{params['depth']} {params['width']}\\n")
-        os._exit(1)
     layers, channels = [], input_shape[0]
     for _ in range(params["depth"]):
         layers += [nn.Conv2d(channels, params["width"], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
         channels = params["width"]
     side = input_shape[1] >> params["depth"]
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * side * side, num_classes))
+    net = Net(*layers, nn.Flatten(), nn.Linear(channels * side * side, num_classes))
+    net.depth, net.width = params["depth"], params["width"]
+    return net
 
 def load_data(dataset, data_dir, seed):
     return load_digits(seed)
