@@ -93,8 +93,20 @@ def test_cifar2_ini_runs_with_the_sparse_budget_as_constraints(tmp_path):
     (tmp_path / "small_cifar2.py").write_text(SMALL_CIFAR2)
     trials = run(shrunk("cifar2", tmp_path, {"example": "small_cifar2.py", "data_dir": str(tmp_path)}))
     assert (trials["status"] == "completed").all()
-    within = (trials["model_size"] <= 2048) & (trials["working_memory"] <= 2048)
-    assert trials["feasible"].astype(bool).tolist() == within.tolist()
+    # every trial trained fits: over-budget candidates are replaced before they train
+    assert ((trials["model_size"] <= 2048) & (trials["working_memory"] <= 6144)).all()
+    assert trials["feasible"].astype(bool).all()
+
+
+def test_sparses_2kb_working_memory_on_cifar_is_one_line_before_training(tmp_path, capsys):
+    """A 32x32x3 int8 input alone is 3,072 B: no network of the space fits 2 KB."""
+    (tmp_path / "small_cifar2.py").write_text(SMALL_CIFAR2)
+    path = shrunk("cifar2", tmp_path, {"example": "small_cifar2.py", "data_dir": str(tmp_path),
+                                       "constraints": "model_size <= 2048, working_memory <= 2048"})
+    assert main(["--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "0 of 4,096 sampled points fit model_size <= 2048, working_memory <= 2048" in err
+    assert "working_memory >= 3" in err and not load_config(path).search.folder.exists()
 
 
 def test_sequence_ini_runs(tmp_path):
