@@ -43,7 +43,7 @@ def test_gates_algorithm_without_gates_is_a_failed_trial_with_its_reason():
 
 
 def test_search_with_pruning_keeps_structure_and_rebuilds_pareto_models(tmp_path):
-    path = write_config(tmp_path, train={"pruning": "true", "r1": "2", "r2": "1",
+    path = write_config(tmp_path, train={"pruning": "true", "r1": "2", "r2": "1", "seed": "1",
                                          "epochs1": "4", "epochs2": "4"})
     path.write_text(path.read_text() + "[MORPHNET]\nstrength = 4\nfinetune_epochs = 1\n")
     assert main(["--config", str(path)]) == 0
