@@ -40,6 +40,15 @@ def serve(connection: Connection) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # A search cut short ends a running trial with SIGTERM: exit through Python's clean-up.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        run_jobs(connection)
+    finally:
+        # Past its jobs the worker only exits: a SIGTERM now (the search closing after a failed
+        # set-up) must end it quietly, not raise inside interpreter shutdown's callbacks
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def run_jobs(connection: Connection) -> None:
     from tqdm import tqdm
 
     # tqdm's lock (taken by torch.fx) as a thread lock, not a multiprocessing semaphore: a worker

@@ -101,14 +101,22 @@ def test_a_signal_stops_the_search_like_ctrl_c(tmp_path, start, signum, to_group
 
 STUCK_EXAMPLE = '''
 from pathlib import Path
+from torch import nn
 from sparsemod.data import load_digits
 from sparsemod.space import Int
 
 SPACE = [Int("width", 2, 8)]
 
+# Stuck once the trial trains (the search builds each candidate in its own process first, to cost it)
+class Net(nn.Sequential):
+    def train(self, mode=True):
+        if mode:
+            Path(__file__).with_name("training").touch()
+            sum(range(10 ** 13))  # one C call of hours: the worker's SIGTERM handler waits for it
+        return super().train(mode)
+
 def build(params, input_shape, num_classes):
-    Path(__file__).with_name("building").touch()
-    sum(range(10 ** 13))  # one C call of hours: the worker's SIGTERM handler waits for it
+    return Net(nn.Flatten(), nn.Linear(input_shape[0] * input_shape[1] * input_shape[2], num_classes))
 
 def load_data(dataset, data_dir, seed):
     return load_digits(seed)
@@ -122,7 +130,7 @@ def test_a_second_signal_during_the_shutdown_ends_it_at_once(tmp_path, start):
     config = write_config(tmp_path, train={"example": str(tmp_path / "stuck.py"), "r1": "2", "r2": "0"})
     results = tmp_path / "results" / "run"
     search = start(config)
-    wait_for((tmp_path / "building").exists, search)
+    wait_for((tmp_path / "training").exists, search)
     os.killpg(search.pid, signal.SIGTERM)
     wait_for(lambda: (results / "time.txt").exists(), search, 30)  # the first signal's mark
     os.killpg(search.pid, signal.SIGHUP)

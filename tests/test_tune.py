@@ -54,7 +54,7 @@ def test_a_trial_that_raises_is_failed_with_its_reason(tune_search):
     trials, _, _ = tune_search
     raised = trials[trials["width"] == 2]
     assert len(raised) >= 1 and (raised["status"] == "failed").all()
-    assert raised["reason"].str.startswith("build: ValueError: width 2 is not allowed").all()
+    assert raised["reason"].str.startswith("train: ValueError: width 2 is not allowed").all()
 
 
 def test_a_killed_worker_is_retried_then_failed_with_rays_reason(tune_search):
