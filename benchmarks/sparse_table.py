@@ -186,7 +186,7 @@ def trained_outside(trials: pd.DataFrame, budget: Budget) -> pd.DataFrame:
     return measured[~measured.apply(budget.holds, axis=1)] if len(measured) else measured
 
 
-def pick(trials: pd.DataFrame, budget: Budget) -> pd.Series | None:
+def best_feasible_arm(trials: pd.DataFrame, budget: Budget) -> pd.Series | None:
     """The completed trial with the lowest validation error whose measured costs fit."""
     completed = trials[trials["status"] == "completed"]
     fits = completed[completed.apply(budget.holds, axis=1)] if len(completed) else completed
@@ -220,7 +220,7 @@ def search_and_retrain(budget: Budget, seed: int, args) -> dict:
         trials = pd.read_csv(folder / "trials.csv")
         outside = trained_outside(trials, budget)
         assert outside.empty, f"trained over budget {budget.key}:\n{outside.to_string()}"
-        best = pick(trials, budget)
+        best = best_feasible_arm(trials, budget)
         row = {"search_seconds": round(seconds, 1), "trials": len(trials),
                "completed_trials": int((trials["status"] == "completed").sum()),
                "candidates": candidates_line(folder)}
