@@ -1,19 +1,24 @@
 """Where a search's seconds go: the optimizer's own cost, and its share of a real search.
 
-Table 1 (``--part generate``): the CPU seconds Ax needs to generate one GP trial after 10,
-20, 40 and 80 completed trials (one torch thread, so CPU seconds are wall seconds on an idle
-machine, and stay honest on a busy one), for 2, 3 and 4 objectives, in the CNN space of
-``examples/cnn.py`` with synthetic metrics (no training).  The metrics come from the
-network ``build`` makes for a 28x28 input: parameter count (size), the largest
-input + output activation (working memory), FLOPs (latency) and a smooth error that falls
-with capacity, plus seeded noise, so the GP sees the shapes a real search sees.
+Table 1 (``--part generate``): the CPU seconds per suggested trial of a GP round of 2 after
+10, 20, 40 and 80 completed trials (and one running), for 2, 3 and 4 objectives, in the CNN
+space of ``examples/cnn.py`` at 28x28 (one torch thread, so CPU seconds are wall seconds
+on an idle machine, and stay honest on a busy one): sparsemod's proposer, i.e. the cost
+bounds of the candidate pool, the GP of the error and the acquisition over the pool.  The
+first round also costs the pool (in brackets); later rounds reuse those costs.  The errors
+are synthetic, a smooth function of the network's parameter count plus seeded noise (no
+training), so the GP sees the shapes a real search sees.
 
 Table 2 (``--part share``): the overhead share 1 − (Σ trial seconds) / (search wall
 seconds) of real searches on digits: the shipped ``config.ini`` (3 objectives) and the small
 budget (r1 = 8, r2 = 4, batch_size = 2, 4 epochs, no morph rounds) with 3 and 4 objectives.
 Run it on an otherwise idle machine: it measures wall time.
 
-    python benchmarks/overhead.py [--part generate|share|both] [--after 10 20 40 80]
+Table 3 (``--part kernel``): the shipped default search in a new environment, where BoTorch
+must first build its fused qLogEHVI kernel (``TORCH_EXTENSIONS_DIR`` an empty folder), then
+again with that folder filled: the overhead share of each.
+
+    python benchmarks/overhead.py [--part generate|share|kernel|all] [--after 10 20 40 80]
                                   [--objectives 2 3 4] [--repeats 2]
 """
 
@@ -23,26 +28,33 @@ import argparse
 import configparser
 import logging
 import math
+import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import torch
+from torch.utils.data import TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sparsemod.config import load_config  # noqa: E402
+from sparsemod.config import OBJECTIVES, load_config  # noqa: E402
+from sparsemod.costs import Device  # noqa: E402
+from sparsemod.costs.oracle import CostOracle  # noqa: E402
+from sparsemod.data import DataBundle  # noqa: E402
 from sparsemod.optimizer import optimize_on_one_thread  # noqa: E402
+from sparsemod.optimizer.encoding import SobolStream  # noqa: E402
+from sparsemod.optimizer.proposer import Observed, Proposer  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
-from sparsemod.search import make_client, quiet_ax  # noqa: E402
+from sparsemod.search import quiet_ax  # noqa: E402
 
 
 def synthetic_metrics(params: dict, build, rng: random.Random) -> dict[str, float]:
@@ -61,32 +73,47 @@ def synthetic_metrics(params: dict, build, rng: random.Random) -> dict[str, floa
             "latency": counter.get_total_flops() / 1e9}
 
 
-def generation_seconds(objectives: int, after: int, seed: int) -> float:
-    """CPU seconds for one GP trial once ``after`` Sobol trials have completed."""
+def generation_seconds(objectives: int, after: int, seed: int) -> tuple[float, float]:
+    """CPU seconds per suggested trial of a GP round of 2 (sparsemod's proposer: the pool's
+    cost bounds, the GP of the error, the acquisition over the pool) once ``after`` trials
+    have completed and one is running: (first round: the pool is costed, later rounds)."""
     settings = load_config(REPO / "config.ini").search
-    settings = replace(settings, r1=after, objectives=objectives, seed=seed)
     problem = load_problem("cnn")
-    client = make_client(settings, problem)
+    zeros = TensorDataset(torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long))
+    data = DataBundle(zeros, zeros, zeros, (1, 28, 28), 10)
+    proposer = Proposer(CostOracle(problem, data, settings.quant_scheme, Device(settings.flops)),
+                        OBJECTIVES[:objectives], (), seed)
     rng = random.Random(seed)
-    for index, params in client.get_next_trials(max_trials=after).items():
+    observed = Observed()
+    for params in SobolStream(proposer.encoding, seed).draw(4 * after):
+        if len(observed.params) == after + 1:
+            break
         try:
-            client.complete_trial(index, raw_data=synthetic_metrics(params, problem.build, rng))
-        except RuntimeError as error:  # too many downsamplings for 28x28: a failed trial
-            client.mark_trial_failed(index, failed_reason=str(error))
-    start = time.process_time()
-    client.get_next_trials(max_trials=1)
-    return time.process_time() - start
+            error = synthetic_metrics(params, problem.build, rng)["error"]
+        except RuntimeError:  # too many downsamplings for 28x28: a failed trial
+            continue
+        observed.params.append(params)
+        observed.error.append(error)
+    observed.pending.append(observed.params.pop())
+    observed.error.pop()
+    seconds = []
+    for _ in range(2):
+        start = time.process_time()
+        chosen = proposer.gp(2, observed, observed.params)
+        seconds.append((time.process_time() - start) / len(chosen))
+        observed.pending += chosen
+    return seconds[0], seconds[1]
 
 
 def generate_table(afters: list[int], objective_counts: list[int], repeats: int) -> pd.DataFrame:
     generation_seconds(2, 6, seed=99)  # warm-up: the first generation imports lazily
     rows = []
     for objectives in objective_counts:
-        row = {"objectives": objectives}
+        row: dict[str, object] = {"objectives": objectives}
         for after in afters:
-            seconds = [generation_seconds(objectives, after, seed) for seed in range(repeats)]
-            row[f"after {after}"] = round(sorted(seconds)[len(seconds) // 2], 2)
-            print(f"  {objectives} objectives, after {after}: {seconds}", flush=True)
+            first, later = zip(*(generation_seconds(objectives, after, seed) for seed in range(repeats)))
+            row[f"after {after}"] = f"{statistics.median(later):.2f} ({statistics.median(first):.2f})"
+            print(f"  {objectives} objectives, after {after}: later rounds {later}, first {first}", flush=True)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -99,9 +126,10 @@ SEARCHES = {
 }
 
 
-def search_share(overrides: dict[str, str], objectives: int, folder: Path) -> dict[str, float]:
-    """Run ``main.py`` on the shipped config with ``overrides``; read its wall seconds
-    (time.txt) and the trials' own seconds (trials.csv)."""
+def search_share(overrides: dict[str, str], objectives: int, folder: Path,
+                 env: dict[str, str] | None = None) -> dict[str, float]:
+    """Run ``main.py`` on the shipped config with ``overrides`` (and environment ``env``);
+    read its wall seconds (time.txt) and the trials' own seconds (trials.csv)."""
     config = configparser.ConfigParser()
     config.read(REPO / "config.ini")
     config["TRAIN"].update({**overrides, "objectives": str(objectives), "root": str(folder),
@@ -112,7 +140,7 @@ def search_share(overrides: dict[str, str], objectives: int, folder: Path) -> di
     with path.open("w") as handle:
         config.write(handle)
     subprocess.run([sys.executable, str(REPO / "main.py"), "--config", str(path)], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, env=env)
     times = dict(line.split(": ", 1) for line in (folder / f"o{objectives}" / "time.txt").read_text().splitlines())
     wall = float(times["search"].removesuffix(" s"))
     trials = pd.read_csv(folder / f"o{objectives}" / "trials.csv")["total_seconds"].sum()
@@ -131,9 +159,22 @@ def share_table(searches: list[tuple[str, int]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def kernel_table() -> pd.DataFrame:
+    """The shipped default search with an empty extensions folder, then with it built."""
+    rows = []
+    with tempfile.TemporaryDirectory() as extensions:
+        env = {**os.environ, "TORCH_EXTENSIONS_DIR": extensions}
+        for state in ("empty (first run)", "built (second run)"):
+            with tempfile.TemporaryDirectory() as folder:
+                row = {"kernel cache": state, **search_share({}, 3, Path(folder), env)}
+            print(f"  {row}", flush=True)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("generate", "share", "both"), default="both")
+    parser.add_argument("--part", choices=("generate", "share", "kernel", "all"), default="all")
     parser.add_argument("--after", type=int, nargs="+", default=[10, 20, 40, 80])
     parser.add_argument("--objectives", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--repeats", type=int, default=1, help="seeds per cell (median)")
@@ -142,12 +183,16 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
     quiet_ax(False)
-    if args.part in ("generate", "both"):
-        print("CPU seconds to generate one GP trial after N completed trials (CNN space, synthetic metrics):")
+    if args.part in ("generate", "all"):
+        print("CPU seconds per suggested GP trial after N completed trials, later rounds (first round)"
+              " (CNN space, synthetic errors):")
         print(generate_table(args.after, args.objectives, args.repeats).to_string(index=False))
-    if args.part in ("share", "both"):
+    if args.part in ("share", "all"):
         print("overhead share 1 - (sum of trial seconds) / (search wall seconds), digits:")
         print(share_table([("shipped default", 3), ("small budget", 3), ("small budget", 4)]).to_string(index=False))
+    if args.part in ("kernel", "all"):
+        print("overhead share of the shipped default search, BoTorch's kernel cache empty, then built:")
+        print(kernel_table().to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from sparsemod.config import OBJECTIVES, TrainSettings
 from sparsemod.executors import Executor
 from sparsemod.hypervolume import hypervolume
 from sparsemod.morphisms.round import draw_candidates
+from sparsemod.optimizer import kernel
 from sparsemod.optimizer.proposer import Observed, Proposer
 from sparsemod.prefetch import Prefetch
 from sparsemod.problem import Problem
@@ -135,6 +136,8 @@ class Search:
 
     def run(self) -> None:
         plan = [phase for phase in phases(self.settings, bool(self.problem.morphisms)) if phase.trials > 0]
+        if self.proposer.scores_hypervolume and any(phase.name != "sobol" for phase in plan):
+            kernel.build_in_background()  # BoTorch's one-time JIT build, while the Sobol trials train
         progress = Progress(sum(phase.trials for phase in plan), done=len(self.results.rows))
         interrupted = self._reconcile()
         try:

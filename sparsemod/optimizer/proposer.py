@@ -27,7 +27,7 @@ import torch
 from sparsemod.config import Constraint
 from sparsemod.costs.oracle import Bounds, CostOracle
 from sparsemod.morphisms.round import Candidate
-from sparsemod.optimizer.acquisition import pick
+from sparsemod.optimizer.acquisition import PAREGO_FROM_OBJECTIVES, pick
 from sparsemod.optimizer.encoding import Encoding, SobolStream, key
 from sparsemod.space import Choice, Fixed, Float, Int
 
@@ -78,6 +78,12 @@ class Proposer:
         self._bounds: dict[tuple, Bounds | None] = {}
         self._pool: list[dict] | None = None
         self._start: dict[tuple, list[dict]] = {}  # the start found, by what it was asked
+
+    @property
+    def scores_hypervolume(self) -> bool:
+        """The GP and morph rounds are scored by qLogNEHVI (two or three objectives)."""
+        costs = [m for m in self.objectives if m != "error"]
+        return len(self.objectives) > 1 and 1 + len(costs) < PAREGO_FROM_OBJECTIVES
 
     def restore_counts(self, phase: str, saved: dict) -> None:
         self.counts[phase] = Counts(**saved)
