@@ -113,6 +113,21 @@ def test_experiment_json_is_ax_loadable_small_and_matches(finished_search):
         assert status.is_completed if row["status"] == "completed" else status.is_failed
 
 
+def test_experiment_json_loads_with_ax_alone_in_a_fresh_interpreter(finished_search):
+    """As a user would read it: Ax's own Client, no sparsemod import (nothing registered)."""
+    results = finished_search[0]
+    code = ("import sys; from ax.api.client import Client; "
+            "client = Client.load_from_json_file(sys.argv[1]); "
+            "print(client.summarize()[['trial_index', 'trial_status']].to_json(orient='records'))")
+    done = subprocess.run([sys.executable, "-c", code, str(results / "experiment.json")],
+                          capture_output=True, text=True, timeout=300, cwd=results)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.splitlines()[-1])
+    trials = pd.read_csv(results / "trials.csv")
+    assert [row["trial_index"] for row in summary] == list(trials["index"])
+    assert [row["trial_status"] for row in summary] == [s.upper() for s in trials["status"]]
+
+
 def test_time_txt_and_plot(finished_search):
     results = finished_search[0]
     times = (results / "time.txt").read_text()
