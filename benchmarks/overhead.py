@@ -45,7 +45,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+DOCS = REPO / "docs" / "benchmarks.md"
 
+from markdown import frame, write_between  # noqa: E402
 from sparsemod.config import OBJECTIVES, load_config  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
 from sparsemod.costs.oracle import CostOracle  # noqa: E402
@@ -172,27 +175,46 @@ def kernel_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def made() -> str:
+    """The commit the figures come from, the machine's cores and its load when they were written."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True).stdout.strip()
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "sparsemod", "benchmarks"], cwd=REPO,
+                             capture_output=True, text=True).stdout.strip()
+    return (f"commit {commit}{'+changes' if changed else ''}, {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("generate", "share", "kernel", "all"), default="all")
     parser.add_argument("--after", type=int, nargs="+", default=[10, 20, 40, 80])
     parser.add_argument("--objectives", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--repeats", type=int, default=1, help="seeds per cell (median)")
+    parser.add_argument("--docs", type=Path, default=None,
+                        help=f"write each table between its markers in this file (e.g. {DOCS.relative_to(REPO)})")
     args = parser.parse_args()
+
+    def show(name: str, title: str, table: pd.DataFrame) -> None:
+        print(title)
+        print(table.to_string(index=False))
+        if args.docs is not None:
+            command = f"python benchmarks/overhead.py {' '.join(sys.argv[1:])}"
+            write_between(args.docs, f"overhead {name}", "overhead.py", f"{frame(table)}\n\n`{command}`, {made()}")
+
     optimize_on_one_thread()  # as the search's process does
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
     quiet_ax(False)
     if args.part in ("generate", "all"):
-        print("CPU seconds per suggested GP trial after N completed trials, later rounds (first round)"
-              " (CNN space, synthetic errors):")
-        print(generate_table(args.after, args.objectives, args.repeats).to_string(index=False))
+        show("generate", "CPU seconds per suggested GP trial after N completed trials, later rounds (first round)"
+             " (CNN space, synthetic errors):", generate_table(args.after, args.objectives, args.repeats))
     if args.part in ("share", "all"):
-        print("overhead share 1 - (sum of trial seconds) / (search wall seconds), digits:")
-        print(share_table([("shipped default", 3), ("small budget", 3), ("small budget", 4)]).to_string(index=False))
+        show("share", "overhead share 1 - (sum of trial seconds) / (search wall seconds), digits:",
+             share_table([("shipped default", 3), ("small budget", 3), ("small budget", 4)]))
     if args.part in ("kernel", "all"):
-        print("overhead share of the shipped default search, BoTorch's kernel cache empty, then built:")
-        print(kernel_table().to_string(index=False))
+        show("kernel", "overhead share of the shipped default search, BoTorch's kernel cache empty, then built:",
+             kernel_table())
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from markdown import markers, write_between  # noqa: E402
 from search_quality import rounds  # noqa: E402
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
@@ -72,7 +73,7 @@ from sparsemod.trial import TrialConfig, check_runs, measure, trial_seed  # noqa
 DATA_DIR = REPO.parent / "shared" / "data" / "mnist"
 OUT = REPO / "benchmarks" / "results" / "sparse_table.json"
 DOCS = REPO / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- sparse_table: begin (written by benchmarks/sparse_table.py) -->", "<!-- sparse_table: end -->"
+BEGIN, END = markers("sparse_table", "sparse_table.py")
 PUBLISHED = 98.64  # SpArSe, Table 1: MNIST, WM <= 2 KB, ~2.8 KB of weights, trained on 60k
 BASELINE_LR, BASELINE_BATCH = 0.01, 32
 CLASSES = 10
@@ -337,12 +338,9 @@ def table(rows: list[dict]) -> str:
 
 def write_docs(docs: Path, rows: list[dict]) -> None:
     """Redraw the table between the markers of docs/benchmarks.md."""
-    text = docs.read_text()
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
     commands = "\n".join(f"- `{c}`" for c in dict.fromkeys(r["command"] for r in rows))
-    body = f"{table(rows)}\n\nRows made by (the `commit` column names the code of each):\n\n{commands}"
-    atomic_write_text(docs, f"{head}{BEGIN}\n{body}\n{END}{tail}")
+    write_between(docs, "sparse_table", "sparse_table.py",
+                  f"{table(rows)}\n\nRows made by (the `commit` column names the code of each):\n\n{commands}")
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
