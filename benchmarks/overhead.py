@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 DOCS = REPO / "docs" / "benchmarks.md"
 
-from markdown import frame, write_between  # noqa: E402
+from docs_tables import frame, write_between  # noqa: E402
 from sparsemod.config import OBJECTIVES, load_config  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
 from sparsemod.costs.oracle import CostOracle  # noqa: E402

@@ -60,7 +60,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from markdown import markers, write_between  # noqa: E402
+from docs_tables import markers, write_between  # noqa: E402
 from search_quality import rounds  # noqa: E402
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402

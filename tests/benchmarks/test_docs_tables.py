@@ -1,4 +1,4 @@
-"""benchmarks/markdown.py: tables written between their markers, nothing else touched."""
+"""benchmarks/docs_tables.py: tables written between their markers, nothing else touched."""
 
 import sys
 
@@ -8,16 +8,16 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-import markdown  # noqa: E402
+import docs_tables  # noqa: E402
 
 
 def test_a_table_replaces_only_what_lies_between_its_markers(tmp_path):
     docs = tmp_path / "b.md"
-    begin, end = markdown.markers("t", "x.py")
-    other_begin, other_end = markdown.markers("u", "x.py")
+    begin, end = docs_tables.markers("t", "x.py")
+    other_begin, other_end = docs_tables.markers("u", "x.py")
     docs.write_text(f"intro\n{begin}\nold\n{end}\nmiddle\n{other_begin}\nkept\n{other_end}\n")
     table = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
-    markdown.write_between(docs, "t", "x.py", markdown.frame(table))
+    docs_tables.write_between(docs, "t", "x.py", docs_tables.frame(table))
     assert docs.read_text() == (f"intro\n{begin}\n| a | b |\n|---|---|\n| 1 | x |\n| 2 | y |\n{end}\n"
                                 f"middle\n{other_begin}\nkept\n{other_end}\n")
 
@@ -26,5 +26,5 @@ def test_missing_markers_name_the_file_and_the_lines(tmp_path):
     docs = tmp_path / "b.md"
     docs.write_text("no markers\n")
     with pytest.raises(SystemExit, match="b.md: needs exactly one '<!-- t: begin"):
-        markdown.write_between(docs, "t", "x.py", "body")
+        docs_tables.write_between(docs, "t", "x.py", "body")
     assert docs.read_text() == "no markers\n"
