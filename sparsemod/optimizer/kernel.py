@@ -44,9 +44,13 @@ def built() -> bool:
     return any(root.glob(pattern))
 
 
+_started: list[subprocess.Popen] = []  # held for the process's life: the build may outlast the search
+
+
 def build_in_background() -> subprocess.Popen | None:
     """Start building the kernel in a detached process; None when it is built already."""
     if built():
         return None
-    return subprocess.Popen([sys.executable, "-c", BUILD], start_new_session=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _started.append(subprocess.Popen([sys.executable, "-c", BUILD], start_new_session=True, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return _started[-1]
