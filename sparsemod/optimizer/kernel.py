@@ -48,8 +48,9 @@ _started: list[subprocess.Popen] = []  # held for the process's life: the build 
 
 
 def build_in_background() -> subprocess.Popen | None:
-    """Start building the kernel in a detached process; None when it is built already."""
-    if built():
+    """Start building the kernel in a detached process; None when it is built already, or
+    being built by one this process started (the next search of a session waits for it)."""
+    if built() or any(process.poll() is None for process in _started):
         return None
     _started.append(subprocess.Popen([sys.executable, "-c", BUILD], start_new_session=True, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
