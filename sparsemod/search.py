@@ -36,7 +36,7 @@ from ax.api.client import Client
 from sparsemod.config import OBJECTIVES, TrainSettings
 from sparsemod.executors import Executor
 from sparsemod.hypervolume import hypervolume
-from sparsemod.morphisms.round import draw_candidates
+from sparsemod.morphisms.round import draw_kept
 from sparsemod.optimizer import kernel
 from sparsemod.optimizer.proposer import Observed, Proposer
 from sparsemod.prefetch import Prefetch
@@ -378,8 +378,8 @@ class Search:
                    for arm in self.results.pareto()["arm"] if (self.results.models / arm).exists()}
         seen = [dict(t.arm.parameters) for t in trials_of(self.client).values()]
         rng = random.Random(trial_seed(self.settings.seed, len(seen)))
-        candidates = draw_candidates(parents, self.problem.morphisms, self.problem.space,
-                                     self.settings.candidates, seen, rng)
+        candidates = draw_kept(parents, self.problem.morphisms, self.problem.space, self.settings.candidates, seen,
+                               rng, lambda params: self.proposer.within_bounds(params, "morph"))
         observed = self._observed()
         try:
             chosen, unscored = self.proposer.morph(candidates, count, observed), None

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sparsemod.morphisms.operators import Morphism
 from sparsemod.space import Choice, Fixed, Float, Int, Parameter
 
 
 PRESERVING_FIRST = 0.75
+BATCHES = 8  # draws of children at most to find enough that ``keep`` (the budget's bounds) admits
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,18 @@ def draw_candidates(parents: dict[str, dict], morphisms: Sequence[Morphism], spa
                 and all(c.params != params for c in found):
             found.append(Candidate(arm, params, tuple(applied)))
     return found
+
+
+def draw_kept(parents: dict[str, dict], morphisms: Sequence[Morphism], space: Sequence[Parameter],
+              count: int, seen: list[dict], rng: random.Random, keep: Callable[[dict], bool]) -> list[Candidate]:
+    """Up to ``count`` children that ``keep`` admits, drawn in batches: at a tight budget most
+    children of a parent at its edge are over it, and one draw of ``count`` may keep none."""
+    kept: list[Candidate] = []
+    drawn: list[dict] = []
+    for _ in range(BATCHES):
+        batch = draw_candidates(parents, morphisms, space, count - len(kept), seen + drawn, rng)
+        drawn += [child.params for child in batch]
+        kept += [child for child in batch if keep(child.params)]
+        if len(kept) >= count or not batch:
+            break
+    return kept

@@ -32,9 +32,11 @@ from sparsemod.optimizer.encoding import Encoding, SobolStream, key
 from sparsemod.space import Choice, Fixed, Float, Int
 
 START_DRAWS = 4096  # Sobol points tried for a feasible start before the space is called infeasible
-POOL_SIZE = 256  # Sobol points of the GP rounds' pool (drawn once, bounded once)
+POOL_SIZE = 256  # Sobol points within the bounds in the GP rounds' pool (drawn once, bounded once)
+POOL_DRAWS = 4096  # Sobol points drawn at most to find them: under a KB budget ~2 % of the space fits
 NEIGHBOURS = 32  # moves around the best trials added to each GP round's pool
 RANKED_PER_PICK = 4  # the acquisition ranks this many per wanted trial; exact costs admit in order
+RANKINGS = 4  # rankings of what is left when exact costs rejected too many of a round's ranked candidates
 
 
 class InfeasibleSpace(RuntimeError):
@@ -111,6 +113,10 @@ class Proposer:
             elif broken:
                 counts.over_budget += 1
         return not broken
+
+    def within_bounds(self, params: dict, phase: str) -> bool:
+        """Within the budget by its bounds (counted among ``phase``'s candidates once)."""
+        return self._passes_bounds(params, self.counts.setdefault(phase, Counts()))
 
     def _admit(self, params: dict, counts: Counts) -> bool:
         """Exact costs decide (only a budget needs them: without one every buildable fits)."""
@@ -191,18 +197,28 @@ class Proposer:
     def _choose(self, pool: list[dict], observed: Observed, count: int, counts: Counts,
                 scored: bool = True) -> list[int]:
         """Rank ``pool`` (already within the bounds; ``scored`` False: in the order given) and
-        admit the first ``count`` that fit."""
-        if not pool:
-            return []
-        wanted = min(count * RANKED_PER_PICK if self.oracle.budget else count, len(pool))
-        ranked = (self._rank(pool, observed, wanted, self.seed + len(observed.params)) if scored
-                  else list(range(len(pool))))
-        chosen = []
-        for position in ranked:
-            if self._admit(pool[position], counts):
-                chosen.append(position)
-                if len(chosen) == count:
-                    break
+        admit the first ``count`` that fit.  When exact costs reject too many of the ranked ones
+        (a tight budget), what is left is ranked again with the admitted ones pending."""
+        chosen: list[int] = []
+        rejected: set[int] = set()
+        for _ in range(RANKINGS):
+            left = [i for i in range(len(pool)) if i not in rejected and i not in chosen]
+            if len(chosen) == count or not left:
+                break
+            wanted = count - len(chosen)
+            ranked = left
+            if scored:
+                pending = Observed(observed.params, observed.error, observed.pending + [pool[i] for i in chosen])
+                top = min(wanted * RANKED_PER_PICK if self.oracle.budget else wanted, len(left))
+                ranked = [left[p] for p in self._rank([pool[i] for i in left], pending, top,
+                                                      self.seed + len(observed.params))]
+            for position in ranked:
+                if self._admit(pool[position], counts):
+                    chosen.append(position)
+                    if len(chosen) == count:
+                        break
+                else:
+                    rejected.add(position)
         return chosen
 
     def _neighbours(self, observed: Observed, rng: random.Random) -> list[dict]:
@@ -221,7 +237,10 @@ class Proposer:
     def gp(self, count: int, observed: Observed, tried: Sequence[dict]) -> list[dict]:
         counts = self.counts.setdefault("gp", Counts())
         if self._pool is None:
-            self._pool = SobolStream(self.encoding, self.seed + 1).draw(POOL_SIZE)
+            stream, self._pool = SobolStream(self.encoding, self.seed + 1), []
+            while len(self._pool) < POOL_SIZE and stream.drawn < POOL_DRAWS:
+                drawn = stream.draw(min(POOL_SIZE, POOL_DRAWS - stream.drawn))
+                self._pool += [p for p in drawn if self._passes_bounds(p, counts)][:POOL_SIZE - len(self._pool)]
         rng = random.Random(self.seed * 1_000_003 + len(observed.params))
         seen = {key(p) for p in tried} | {key(p) for p in observed.pending}
         pool, keys = [], set()

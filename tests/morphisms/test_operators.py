@@ -109,3 +109,27 @@ def test_function_preserving_from_a_pruned_parent(operator, architecture):
     child = PROBLEM.build(child_params, (1, 8, 8), 10).eval()
     inherit(parent, child, X[:1], parent_widths=widths)
     assert torch.allclose(child(X), parent(X), atol=1e-4)
+
+
+def test_children_are_drawn_until_enough_fit_the_budget():
+    """A tight budget keeps few children of parents at its edge (here: width + depth <= 8):
+    one draw of 6 keeps fewer than 6, batches of draws keep 6, each new and distinct."""
+    import random
+
+    from sparsemod.morphisms import deepen, step, widen
+    from sparsemod.morphisms.round import draw_candidates, draw_kept
+    from sparsemod.space import Int
+
+    space = [Int("width", 1, 64), Int("depth", 1, 8)]
+    morphisms = [widen("width", 1.5, 64), deepen("depth", 8), step("width", -1, 1, 64), step("depth", -1, 1, 8)]
+    parents = {f"{w}_0": {"width": w, "depth": 7 - w % 3} for w in range(1, 6)}
+    seen = list(parents.values())
+
+    def keep(params: dict) -> bool:
+        return params["width"] + params["depth"] <= 8
+
+    once = [c for c in draw_candidates(parents, morphisms, space, 6, seen, random.Random(0)) if keep(c.params)]
+    kept = draw_kept(parents, morphisms, space, 6, seen, random.Random(0), keep)
+    assert len(once) < 6 and len(kept) == 6
+    assert all(keep(c.params) and c.params not in seen for c in kept)
+    assert len({tuple(sorted(c.params.items())) for c in kept}) == 6
