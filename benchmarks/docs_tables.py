@@ -1,7 +1,9 @@
-"""Benchmarks write their own tables into docs/benchmarks.md, between a pair of markers."""
+"""Benchmarks write their own tables into docs/benchmarks.md, between a pair of markers,
+naming the commit their figures come from."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -30,3 +32,11 @@ def frame(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def commit(repo: Path, code: tuple[str, ...]) -> str:
+    """HEAD's short hash, with ``+changes`` when the folders ``code`` differ from it."""
+    def git(*command: str) -> str:
+        return subprocess.run(["git", *command], cwd=repo, capture_output=True, text=True).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--", *code) else "")

@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 DOCS = REPO / "docs" / "benchmarks.md"
 
-from docs_tables import frame, write_between  # noqa: E402
+from docs_tables import commit, frame, write_between  # noqa: E402
 from sparsemod.config import OBJECTIVES, load_config  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
 from sparsemod.costs.oracle import CostOracle  # noqa: E402
@@ -177,11 +177,7 @@ def kernel_table() -> pd.DataFrame:
 
 def made() -> str:
     """The commit the figures come from, the machine's cores and its load when they were written."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True).stdout.strip()
-    changed = subprocess.run(["git", "status", "--porcelain", "--", "sparsemod", "benchmarks"], cwd=REPO,
-                             capture_output=True, text=True).stdout.strip()
-    return (f"commit {commit}{'+changes' if changed else ''}, {os.cpu_count()} cores, "
+    return (f"commit {commit(REPO, ('sparsemod', 'benchmarks'))}, {os.cpu_count()} cores, "
             f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -41,7 +41,6 @@ import math
 import multiprocessing
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,7 +59,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from docs_tables import markers, write_between  # noqa: E402
+from docs_tables import commit, markers, write_between  # noqa: E402
 from search_quality import rounds  # noqa: E402
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
@@ -278,11 +277,7 @@ def run_job(method: str, budget_name: str, seed: int, args) -> dict:
 
 def provenance(argv: list[str]) -> dict:
     """The commit (``+changes`` when the code differs from it) and command a row came from."""
-    def git(*command: str) -> str:
-        return subprocess.run(["git", *command], cwd=REPO, capture_output=True, text=True).stdout.strip()
-
-    changed = git("status", "--porcelain", "--", "sparsemod", "examples", "benchmarks")
-    return {"commit": git("rev-parse", "--short", "HEAD") + ("+changes" if changed else ""),
+    return {"commit": commit(REPO, ("sparsemod", "examples", "benchmarks")),
             "command": shlex.join(["python", "benchmarks/sparse_table.py", *argv])}
 
 

@@ -28,3 +28,23 @@ def test_missing_markers_name_the_file_and_the_lines(tmp_path):
     with pytest.raises(SystemExit, match="b.md: needs exactly one '<!-- t: begin"):
         docs_tables.write_between(docs, "t", "x.py", "body")
     assert docs.read_text() == "no markers\n"
+
+
+def test_the_commit_is_marked_when_the_measured_code_differs_from_it(tmp_path):
+    import subprocess
+
+    def git(*command: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *command], cwd=tmp_path,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "a.py").write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    head = git("rev-parse", "--short", "HEAD")
+    assert docs_tables.commit(tmp_path, ("code",)) == head
+    (tmp_path / "notes.md").write_text("not code\n")  # outside the measured folders: not a change
+    assert docs_tables.commit(tmp_path, ("code",)) == head
+    (tmp_path / "code" / "a.py").write_text("x = 2\n")
+    assert docs_tables.commit(tmp_path, ("code",)) == head + "+changes"
