@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
-from sparsemod.interrupt import RESUME, Interrupted, recording, stopping_signals
+from sparsemod.interrupt import RESUME, recording, stopped, stopping_signals
 from sparsemod.worker import Worker, WorkerSetupError
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
         worker = None if test_mode or settings.ray.enabled else Worker()
         try:
             return _run_with(settings, args, test_mode, worker)
-        except Interrupted as stop:  # before or after the search's trials (a search says more)
+        except KeyboardInterrupt as error:  # before or after the search's trials (a search says more)
+            stop = stopped(error)
             print(f"interrupted ({stop.name})", file=sys.stderr)
             return stop.status
         finally:
@@ -253,7 +254,8 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     try:
         Search(train, problem, executor, results, client,
                proposer or make_proposer(settings, problem, data)).run()
-    except Interrupted as stop:  # Search.run has closed its trials and saved what finished
+    except KeyboardInterrupt as error:  # Search.run has closed its trials and saved what finished
+        stop = stopped(error)
         print(f"interrupted ({stop.name}): {len(results.rows)} trials recorded in {results.folder}; "
               f"{RESUME}", file=sys.stderr)
         return stop.status

@@ -74,6 +74,23 @@ class _Guard:
 _guard: _Guard | None = None
 
 
+def check() -> None:
+    """Raise :class:`Interrupted` if a stopping signal arrived: its exception, raised inside
+    a library call, may not have come through (Ray's C++ calls turn it into a status, and
+    ``ray.get`` raises a plain ``KeyboardInterrupt``; one that catches and carries on loses
+    it).  Loops that wait call this, so a signal stops the search at the latest there."""
+    if _guard is not None and _guard.first is not None:
+        raise Interrupted(_guard.first)
+
+
+def stopped(error: KeyboardInterrupt) -> Interrupted:
+    """The stopping signal behind ``error``: itself, or the one the handler saw when a
+    library re-raised it as a plain ``KeyboardInterrupt`` (else Ctrl-C's)."""
+    if isinstance(error, Interrupted):
+        return error
+    return Interrupted(_guard.first if _guard is not None and _guard.first is not None else signal.SIGINT)
+
+
 @contextlib.contextmanager
 def stopping_signals() -> Iterator[None]:
     """Handle the stopping signals inside the block (main thread only), restoring the

@@ -35,6 +35,7 @@ from ax.api.client import Client
 
 from sparsemod.config import OBJECTIVES, TrainSettings
 from sparsemod.executors import Executor
+from sparsemod import interrupt
 from sparsemod.hypervolume import hypervolume
 from sparsemod.morphisms.round import draw_kept
 from sparsemod.optimizer import kernel
@@ -176,6 +177,7 @@ class Search:
         for job in rerun:
             self.executor.submit(job)
         while asked < phase.trials or self.executor.pending:
+            interrupt.check()  # between trials: a signal a library call swallowed stops the search
             free = self.executor.capacity - self.executor.pending
             if asked < phase.trials and phase.name not in self.stopped and phase.name != "sobol":
                 reason = self._stagnation(phase)

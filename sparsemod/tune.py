@@ -55,6 +55,7 @@ from ray.tune.stopper import Stopper
 
 from sparsemod.config import OBJECTIVES, ConfigError, RaySettings
 from sparsemod.data import DataBundle
+from sparsemod import interrupt
 from sparsemod.interrupt import shielded
 from sparsemod.problem import Problem, load_problem
 from sparsemod.stopping import Report
@@ -458,6 +459,7 @@ class TuneExecutor:
                 result = self.finished.get(timeout=1.0)
                 break
             except queue.Empty:
+                interrupt.check()  # a signal whose exception a Ray call turned into a status
                 if not self.thread.is_alive():
                     raise RuntimeError(f"Ray Tune stopped: {type(self.error).__name__}: {self.error}"
                                        if self.error else "Ray Tune stopped") from self.error

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, write_config
+from sparsemod import interrupt
 from sparsemod.cli import main
 from sparsemod.snapshot import load_client
 from test_resume import rows
@@ -158,8 +159,9 @@ def test_sigterm_to_a_ray_search_and_its_workers(tmp_path, start):
         wait_for(lambda: rows(results / "trials.csv") >= 1, search, 300)
         assert any("raylet" in line for line in ray_daemons(temp_dir))
         os.killpg(search.pid, signal.SIGTERM)
-        _, err = search.communicate(timeout=180)
-        assert search.returncode == 128 + signal.SIGTERM, err
+        out, err = search.communicate(timeout=180)
+        state = (results / "time.txt").read_text() if (results / "time.txt").exists() else None
+        assert search.returncode == 128 + signal.SIGTERM, (err, state, out[-2000:])
         [line] = err.strip().splitlines()
         before = pd.read_csv(results / "trials.csv")
         assert line == f"interrupted (SIGTERM): {len(before)} trials recorded in {results}; {RESUME}"
@@ -171,3 +173,43 @@ def test_sigterm_to_a_ray_search_and_its_workers(tmp_path, start):
         assert ray_daemons(temp_dir) == []  # shut down in order, not left waiting for a dead GCS
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def handlers():
+    """The stopping signals' handlers restored after the test (a handled signal leaves the
+    search's in place, for the shutdown)."""
+    saved = {signum: signal.getsignal(signum) for signum in interrupt.STOPPING}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def swallowing(signum: int) -> None:
+    """``signum`` to this process inside a call that catches the handler's exception and
+    carries on, as a Ray C++ call does when it turns it into a status."""
+    try:
+        os.kill(os.getpid(), signum)
+        time.sleep(5)  # the handler raises here, in the main thread
+        raise AssertionError("the handler did not run")
+    except KeyboardInterrupt:
+        pass
+
+
+def test_a_signal_whose_exception_a_library_swallowed_still_stops_at_the_next_check(handlers):
+    with interrupt.stopping_signals():
+        interrupt.check()  # nothing arrived: carries on
+        swallowing(signal.SIGTERM)
+        with pytest.raises(interrupt.Interrupted) as stop:
+            interrupt.check()
+    assert stop.value.status == 128 + 15
+
+
+def test_a_plain_keyboard_interrupt_after_a_signal_is_that_signal(handlers):
+    """``ray.get`` re-raises the handler's exception as a plain KeyboardInterrupt: the search
+    still reports the signal that arrived (SIGTERM's 143, not Ctrl-C's 130)."""
+    with interrupt.stopping_signals():
+        assert interrupt.stopped(KeyboardInterrupt()).status == 128 + 2  # none arrived: Ctrl-C
+        swallowing(signal.SIGTERM)
+        stop = interrupt.stopped(KeyboardInterrupt())
+    assert (stop.name, stop.status) == ("SIGTERM", 143)
