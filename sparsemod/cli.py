@@ -96,7 +96,7 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
         from sparsemod.retrain import locate_arm, retrain_arm, summary
         from sparsemod.optimizer.proposer import InfeasibleSpace
         from sparsemod.search import SearchStopped
-        from sparsemod.snapshot import SnapshotError
+        from sparsemod.optimizer.record import SnapshotError
     finally:
         logging.disable(logging.NOTSET)
 
@@ -205,11 +205,11 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     import warnings
 
     from sparsemod.executors import Executor, ProblemSource, WorkerExecutor
-    from sparsemod.resume import check_settings, record_settings, repair_rows
+    from sparsemod.resume import check_settings, defining_settings, repair_rows
     from sparsemod.optimizer import optimize_on_one_thread
+    from sparsemod.optimizer.record import load_record, new_record
     from sparsemod.results import describe_fault, set_state
-    from sparsemod.search import Search, make_client, quiet_ax
-    from sparsemod.snapshot import load_client
+    from sparsemod.search import Search, quiet_ax
 
     train = settings.search
     quiet_ax(train.debug)
@@ -222,13 +222,12 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
         print(f"warning: {problem.source.name} defines no MORPHISMS: the r3 = {train.r3} morphism "
               "rounds are skipped", file=sys.stderr)
     if resume:
-        client = load_client(results.folder / "experiment.json")
-        check_settings(client, settings, problem)
-        for line in repair_rows(results, client):
+        record = load_record(results.folder / "experiment.json")
+        check_settings(record, settings, problem)
+        for line in repair_rows(results, record):
             print(f"warning: {line}", file=sys.stderr)
     else:
-        client = make_client(train, problem)
-        record_settings(client, settings, problem)
+        record = new_record(train, problem, defining_settings(settings, problem))
     if settings.ray.enabled:
         from sparsemod.tune import TuneExecutor, experiment_name
 
@@ -252,7 +251,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
           f"GP{morphs} trials of {problem.source.name} on {train.dataset} ({where}); objectives "
           f"{', '.join(train.objective_names)}; results in {results.folder}")
     try:
-        Search(train, problem, executor, results, client,
+        Search(train, problem, executor, results, record,
                proposer or make_proposer(settings, problem, data)).run()
     except KeyboardInterrupt as error:  # Search.run has closed its trials and saved what finished
         stop = stopped(error)

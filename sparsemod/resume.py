@@ -33,15 +33,13 @@ import json
 import math
 from typing import Any
 
-from ax.api.client import Client
-
 from sparsemod.config import OBJECTIVES, ConfigError, Settings
+from sparsemod.optimizer.record import AxRecord, arm_name, parameters_of
 from sparsemod.problem import Problem
 from sparsemod.results import EXTRA_COLUMNS, ResultsDamagedError, ResultsFolder
 
 FINISHED = ("completed", "failed", "stopped")
 AX_DIGITS = 5e-11  # Ax keeps a metric to 10 decimals: half a unit of the last one
-PROPERTY = "sparsemod_settings"  # the key in the Ax experiment's properties
 DEFINING = {"TRAIN": ("objectives", "constraints", "seed", "r1", "epochs1", "epochs2", "epochs3",
                       "dataset", "quant_scheme", "calibration_batches", "device", "flops",
                       "bandwidth", "pruning", "splitter", "schedule", "augment_shift"),
@@ -57,14 +55,9 @@ def defining_settings(settings: Settings, problem: Problem) -> dict[str, str]:
     return values
 
 
-def record_settings(client: Client, settings: Settings, problem: Problem) -> None:
-    """Keep the defining settings in the experiment (saved with it in experiment.json)."""
-    client._experiment._properties[PROPERTY] = defining_settings(settings, problem)
-
-
-def check_settings(client: Client, settings: Settings, problem: Problem) -> None:
+def check_settings(record: AxRecord, settings: Settings, problem: Problem) -> None:
     """Refuse a resumed config whose defining settings differ from the search's."""
-    recorded = client._experiment._properties.get(PROPERTY, {})
+    recorded = record.settings
     for key, value in defining_settings(settings, problem).items():
         if key in recorded and recorded[key] != value:
             what = "the search space changed" if key.endswith("example") else \
@@ -79,10 +72,10 @@ def _text(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def repair_rows(results: ResultsFolder, client: Client) -> list[str]:
+def repair_rows(results: ResultsFolder, record: AxRecord) -> list[str]:
     """Replace ``results.rows`` by the rows Ax vouches for; return one line per repair."""
-    experiment = client._experiment  # the Client has no public accessor for trials and data
-    trials = experiment.trials
+    experiment = record.experiment
+    trials = record.trials
     data = experiment.lookup_data().df
     metrics = {(int(i), str(m)): float(v) for i, m, v in
                zip(data["trial_index"], data["metric_name"], data["mean"])}
@@ -97,7 +90,7 @@ def repair_rows(results: ResultsFolder, client: Client) -> list[str]:
             raise ResultsDamagedError(f"{path}: row of trial {index}, which experiment.json never "
                                       f"ran ({len(trials)} trials): the files are from different searches")
         trial = trials[index]
-        if row["status"] in FINISHED and not _same_arm(row, trial.arm.name, trial.arm.parameters):  # type: ignore[attr-defined]  # a Client's trials have one arm
+        if row["status"] in FINISHED and not _same_arm(row, arm_name(trial), parameters_of(trial)):
             raise ResultsDamagedError(f"{path}: trial {index} has other parameters than in "
                                       "experiment.json: the files are from different searches")
         if _agrees(row, trial, metrics):
@@ -108,7 +101,7 @@ def repair_rows(results: ResultsFolder, client: Client) -> list[str]:
     for index in restored:
         sound[index] = _row_from_ax(results, trials[index], metrics)
     for index, row in sound.items():
-        row.update(index=index, **trials[index].arm.parameters)  # type: ignore[attr-defined]  # Ax's types (a NaN makes ints floats)
+        row.update(index=index, **parameters_of(trials[index]))  # Ax's values (a NaN makes ints floats)
     if not restored and not dropped and len(sound) == len(results.rows):
         return []
     # sound rows keep their order (the order trials finished); re-told ones go where their index falls

@@ -31,7 +31,6 @@ from typing import Any, Mapping
 import torch
 from tqdm import tqdm
 
-from ax.api.client import Client
 
 from sparsemod.config import OBJECTIVES, TrainSettings
 from sparsemod.executors import Executor
@@ -40,13 +39,12 @@ from sparsemod.hypervolume import hypervolume
 from sparsemod.morphisms.round import draw_kept
 from sparsemod.optimizer import kernel
 from sparsemod.optimizer.proposer import Observed, Proposer
+from sparsemod.optimizer.record import AxRecord, parameters_of, save_record
 from sparsemod.prefetch import Prefetch
 from sparsemod.problem import Problem
 from sparsemod.progress import Progress
 from sparsemod.report import write_report
 from sparsemod.results import ResultsFolder
-from sparsemod.snapshot import save_client
-from sparsemod.space import to_ax
 from sparsemod.stopping import MOASHA, Report
 from sparsemod.trial import Inheritance, TrialJob, TrialResult, trial_seed
 
@@ -71,19 +69,6 @@ def phases(settings: TrainSettings, morphing: bool = True) -> list[Phase]:
     return planned
 
 
-def make_client(settings: TrainSettings, problem: Problem) -> Client:
-    """Ax's record of the search: its parameters and optimization config.  Every trial is
-    attached to it by the search (:mod:`sparsemod.optimizer`), so it holds no generation
-    strategy of its own, and experiment.json loads with Ax alone."""
-    client = Client(random_seed=settings.seed)
-    client.configure_experiment(parameters=to_ax(problem.space), name=settings.name)
-    # A constraint on an objective becomes Ax's objective threshold; on another metric, an
-    # outcome constraint (every trial reports all four metrics).
-    client.configure_optimization(objective=", ".join(f"-{name}" for name in settings.objective_names),
-                                  outcome_constraints=[str(c) for c in settings.constraints] or None)
-    return client
-
-
 def quiet_ax(debug: bool) -> None:
     """Ax logs every trial at INFO; sparsemod prints its own line per trial."""
     level = logging.INFO if debug else logging.WARNING
@@ -96,11 +81,6 @@ def quiet_ax(debug: bool) -> None:
         logging.getLogger("ax.adapter.transforms.standardize_y").setLevel(logging.ERROR)
 
 
-def trials_of(client: Client) -> dict:
-    """Ax's trials by index (the Client has no public accessor for them)."""
-    return client._experiment.trials
-
-
 class SearchStopped(RuntimeError):
     """The search cannot go on (one line for the user); time.txt records it."""
 
@@ -109,10 +89,10 @@ class Search:
     """Runs the phases; a search resumed from its folder continues where it stopped."""
 
     def __init__(self, settings: TrainSettings, problem: Problem, executor: Executor,
-                 results: ResultsFolder, client: Client, proposer: Proposer):
+                 results: ResultsFolder, record: AxRecord, proposer: Proposer):
         self.settings, self.problem, self.executor = settings, problem, executor
-        self.results, self.client, self.proposer = results, client, proposer
-        for index, trial in sorted(trials_of(client).items()):  # a resumed search's counts go on
+        self.results, self.record, self.proposer = results, record, proposer
+        for index, trial in sorted(record.trials.items()):  # a resumed search's counts go on
             for phase, counts in trial.run_metadata.get("candidates", {}).items():
                 proposer.restore_counts(phase, counts)
         earlier = results.read_times()
@@ -123,7 +103,7 @@ class Search:
         self.stopped: dict[str, str] = results.read_stops()
         self.prefetch = Prefetch()
         self.held: list[TrialJob] = []  # generated in the background for the next phase
-        self.unsaved = False  # the client holds news experiment.json does not
+        self.unsaved = False  # the record holds news experiment.json does not
         self.report_due = False  # a trial finished since pareto.png and report.html were drawn
         self.report_drawn = -REPORT_SECONDS  # when they were last drawn
         self.stopping = (MOASHA(settings.grace_epochs, settings.reduction_factor, settings.objective_names,
@@ -131,7 +111,7 @@ class Search:
                          if settings.early_stopping != "none" else None)
         self.reports: dict[int, dict[int, Report]] = {}  # running trials' reports by epoch
         if self.stopping is not None:
-            for index, trial in sorted(trials_of(client).items()):
+            for index, trial in sorted(record.trials.items()):
                 for saved in trial.run_metadata.get("reports", []):
                     self.stopping.record(Report(index, **saved))
 
@@ -300,14 +280,14 @@ class Search:
     def _suggest(self, phase: Phase, count: int) -> list[TrialJob]:
         """New Ax trials for ``phase``, each within the budget before it trains (none: the
         phase is stopped, with its reason)."""
-        arms = [dict(t.arm.parameters) for t in trials_of(self.client).values()]
+        arms = [parameters_of(t) for t in self.record.trials.values()]
         if phase.name == "morph":
             asked = self._attach_children(count)
             if not asked:
                 self.stopped[phase.name] = "no new child of the Pareto parents lies in the search space and the budget"
         else:
             if phase.name == "sobol":
-                sobol = [dict(t.arm.parameters) for t in trials_of(self.client).values()
+                sobol = [parameters_of(t) for t in self.record.trials.values()
                          if t.run_metadata.get("phase") == "sobol"]
                 chosen = self.proposer.start(count, tried=sobol)
             else:
@@ -319,27 +299,27 @@ class Search:
         return [self._job(index, phase, params) for index, params in asked.items()]
 
     def _attach(self, params: dict, metadata: dict) -> int:
-        index = self.client.attach_trial(parameters=params)
-        trials_of(self.client)[index].update_run_metadata(metadata)
+        index = self.record.client.attach_trial(parameters=params)
+        self.record.trials[index].update_run_metadata(metadata)
         return index
 
     def _record_counts(self, indices: list[int]) -> None:
         """The candidates drawn and rejected so far, by phase, kept with the newest trial (a
         resumed search reads them back; time.txt shows them)."""
         if indices:
-            trials_of(self.client)[indices[-1]].update_run_metadata(
+            self.record.trials[indices[-1]].update_run_metadata(
                 {"candidates": {phase: vars(c).copy() for phase, c in self.proposer.counts.items()}})
 
     def _observed(self) -> Observed:
         """What the GP learns from (completed and stopped trials' errors), and the trials
         still running, pending."""
-        trials = trials_of(self.client)
+        trials = self.record.trials
         observed = Observed()
         for row in self.results.rows:
             if row["status"] in ("completed", "stopped") and int(row["index"]) in trials:
-                observed.params.append(dict(trials[int(row["index"])].arm.parameters))
+                observed.params.append(parameters_of(trials[int(row["index"])]))
                 observed.error.append(float(row["error"]))
-        observed.pending = [dict(t.arm.parameters) for t in trials.values() if t.status.is_running]
+        observed.pending = [parameters_of(t) for t in trials.values() if t.status.is_running]
         return observed
 
     def _submit(self, jobs: list[TrialJob]) -> None:
@@ -352,18 +332,18 @@ class Search:
         """Trials generated for a phase that will not run them (it stopped early, or the
         search ended) are abandoned in Ax: they count as neither pending nor failed."""
         for job in jobs:
-            self.client.mark_trial_abandoned(job.index)
+            self.record.client.mark_trial_abandoned(job.index)
             self.held.remove(job)
         if jobs:
             self._save_experiment()
 
     def _asked(self, phase: Phase) -> int:
         """Trials of ``phase`` in Ax, but those abandoned unrun (their budget is not spent)."""
-        return sum(1 for t in trials_of(self.client).values()
+        return sum(1 for t in self.record.trials.values()
                    if self._phase_of(t.index) == phase.name and not t.status.is_abandoned)
 
     def _completed(self) -> int:
-        return sum(1 for t in trials_of(self.client).values() if t.status.is_completed)
+        return sum(1 for t in self.record.trials.values() if t.status.is_completed)
 
     @staticmethod
     def _trials(jobs: list[TrialJob]) -> str:
@@ -378,7 +358,7 @@ class Search:
         the budget and the acquisition function ranks highest, scored jointly."""
         parents = {arm: json.loads((self.results.models / arm / "params.json").read_text())
                    for arm in self.results.pareto()["arm"] if (self.results.models / arm).exists()}
-        seen = [dict(t.arm.parameters) for t in trials_of(self.client).values()]
+        seen = [parameters_of(t) for t in self.record.trials.values()]
         rng = random.Random(trial_seed(self.settings.seed, len(seen)))
         candidates = draw_kept(parents, self.problem.morphisms, self.problem.space, self.settings.candidates, seen,
                                rng, lambda params: self.proposer.within_bounds(params, "morph"))
@@ -394,7 +374,7 @@ class Search:
                 for child in chosen}
 
     def _job(self, index: int, phase: Phase, params: Mapping[str, Any]) -> TrialJob:
-        metadata = trials_of(self.client)[index].run_metadata
+        metadata = self.record.trials[index].run_metadata
         inheritance = None
         parent_dir = self.results.models / str(metadata.get("parent", ""))
         if metadata.get("parent") and parent_dir.is_dir():
@@ -413,11 +393,11 @@ class Search:
         """Parents of morph children still running (but trial ``excluding``, which just
         finished): their models stay (off the front or not) so that a resumed search re-runs
         those children from the same weights."""
-        return frozenset(str(t.run_metadata["parent"]) for index, t in trials_of(self.client).items()
+        return frozenset(str(t.run_metadata["parent"]) for index, t in self.record.trials.items()
                          if t.status.is_running and index != excluding and t.run_metadata.get("parent"))
 
     def _phase_of(self, index: int) -> str:
-        return trials_of(self.client)[index].run_metadata.get("phase", "")
+        return self.record.trials[index].run_metadata.get("phase", "")
 
     def _reconcile(self) -> list[TrialJob]:
         """After a kill: tell Ax the trials trials.csv has but experiment.json still shows
@@ -425,7 +405,7 @@ class Search:
         recorded = {int(row["index"]): row for row in self.results.rows}
         by_name = {phase.name: phase for phase in phases(self.settings)}
         rerun = []
-        for index, trial in trials_of(self.client).items():
+        for index, trial in self.record.trials.items():
             if not trial.status.is_running:
                 continue
             if index in recorded:
@@ -433,7 +413,7 @@ class Search:
                 self._tell(index, row["status"], {m: float(row[m]) for m in OBJECTIVES},
                            str(row["reason"]))
             else:
-                rerun.append(self._job(index, by_name[self._phase_of(index)], trial.arm.parameters))
+                rerun.append(self._job(index, by_name[self._phase_of(index)], parameters_of(trial)))
         if self.results.rows:  # pareto.csv, .png, report.html may predate trials.csv (a kill between writes)
             pareto = self.results.write_tables()
             write_report(self.results.folder, self.results.table(), pareto, self.settings.objective_names)
@@ -459,7 +439,7 @@ class Search:
         (trials.csv is written first) still finds them when it resumes."""
         reports = list(self.reports.pop(index, {}).values())
         if reports:
-            trials_of(self.client)[index].update_run_metadata({"reports": [
+            self.record.trials[index].update_run_metadata({"reports": [
                 {"epoch": r.epoch, "max_epochs": r.max_epochs, "metrics": r.metrics, "bracket": r.bracket}
                 for r in reports]})
             self._save_experiment()
@@ -467,12 +447,12 @@ class Search:
 
     def _tell(self, index: int, status: str, metrics: dict[str, float], reason: str) -> None:
         if status == "completed":
-            self.client.complete_trial(index, raw_data={name: metrics[name] for name in OBJECTIVES})
+            self.record.client.complete_trial(index, raw_data={name: metrics[name] for name in OBJECTIVES})
         elif status == "stopped":  # the data first, so the GP learns from the stopped trial
-            self.client.attach_data(index, raw_data={name: metrics[name] for name in OBJECTIVES})
-            self.client.mark_trial_early_stopped(index)
+            self.record.client.attach_data(index, raw_data={name: metrics[name] for name in OBJECTIVES})
+            self.record.client.mark_trial_early_stopped(index)
         else:
-            self.client.mark_trial_failed(index, failed_reason=reason.splitlines()[0] if reason else "")
+            self.record.client.mark_trial_failed(index, failed_reason=reason.splitlines()[0] if reason else "")
 
     def _save_experiment(self) -> None:
         """Mark experiment.json out of date; :meth:`_flush_experiment` writes it once per
@@ -482,7 +462,7 @@ class Search:
 
     def _flush_experiment(self) -> None:
         if self.unsaved:
-            save_client(self.client, self.results.folder / "experiment.json")
+            save_record(self.record, self.results.folder / "experiment.json")
             self.unsaved = False
 
     def _flush_report(self, final: bool = False) -> None:
@@ -504,7 +484,7 @@ class Search:
         """How the morph children were picked: by the acquisition function, or (when it could
         not score them) in the order drawn, with the first reason."""
         candidates = [f"candidates: {self.proposer.summary()}"] if self.proposer.counts else []
-        morph = [t.run_metadata for t in trials_of(self.client).values()
+        morph = [t.run_metadata for t in self.record.trials.values()
                  if t.run_metadata.get("phase") == "morph"]
         if not morph:
             return candidates

@@ -6,7 +6,7 @@ import pytest
 from conftest import write_config
 from sparsemod.cli import main
 from sparsemod.config import ConfigError, load_config
-from sparsemod.snapshot import load_client
+from sparsemod.optimizer.record import load_record
 
 
 def test_no_trained_trial_breaks_a_cost_constraint_and_the_front_obeys_them(tmp_path):
@@ -25,7 +25,7 @@ def test_no_trained_trial_breaks_a_cost_constraint_and_the_front_obeys_them(tmp_
     pareto = pd.read_csv(results / "pareto.csv")
     assert (pareto["working_memory"] <= 1024).all() and pareto["feasible"].all()
     assert {p.name for p in (results / "models").iterdir()} == set(pareto["arm"])
-    constraints = load_client(results / "experiment.json")._experiment.optimization_config.all_constraints
+    constraints = load_record(results / "experiment.json").experiment.optimization_config.all_constraints
     assert any("working_memory <= 1024" in str(c) for c in constraints)  # told to Ax
 
 

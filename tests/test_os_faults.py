@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, write_config
-from sparsemod.snapshot import load_client
+from sparsemod.optimizer.record import load_record
 from test_resume import rows
 
 RESUME = "python main.py --resume continues the search"
@@ -164,7 +164,7 @@ def test_a_disk_that_fills_during_the_search(tmp_path, small_disk):
     assert not hidden(results)  # nothing half-written left
     recorded = pd.read_csv(results / "trials.csv")
     pd.testing.assert_frame_equal(recorded.iloc[:len(early)], early)  # nothing recorded was lost
-    experiment = load_client(results / "experiment.json")._experiment
+    experiment = load_record(results / "experiment.json").experiment
     assert {i for i, t in experiment.trials.items() if t.status.is_completed} <= set(recorded["index"])
     filler.unlink()  # space is back
     assert run(config, "--resume").returncode == 0

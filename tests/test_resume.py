@@ -15,7 +15,7 @@ import pytest
 
 from conftest import REPO, write_config
 from sparsemod.cli import main
-from sparsemod.snapshot import load_client
+from sparsemod.optimizer.record import load_record
 
 
 def rows(path) -> int:
@@ -67,8 +67,7 @@ def test_earlier_trials_intact_and_planned_total_reached(killed_and_resumed):
 
 def test_experiment_models_and_lock_are_consistent(killed_and_resumed):
     _, results, _ = killed_and_resumed
-    client = load_client(results / "experiment.json")
-    statuses = [t.status for t in client._experiment.trials.values()]
+    statuses = [t.status for t in load_record(results / "experiment.json").trials.values()]
     assert len(statuses) == 8 and all(s.is_completed or s.is_failed for s in statuses)
     front = set(pd.read_csv(results / "pareto.csv")["arm"])
     assert {p.name for p in (results / "models").iterdir()} == front
@@ -111,7 +110,7 @@ def test_a_search_killed_in_its_morph_rounds_resumes_them(tmp_path):
     assert all(index[parent] < child for parent, child in zip(morph["parent"], morph["index"]))  # earlier trials
     kept = after.set_index("index").loc[before["index"]].reset_index()
     pd.testing.assert_frame_equal(kept[["arm", "phase", "error"]], before[["arm", "phase", "error"]])
-    experiment = load_client(results / "experiment.json")._experiment
+    experiment = load_record(results / "experiment.json").experiment
     assert all(experiment.trials[i].run_metadata["parent"] == parent for i, parent in zip(morph["index"], morph["parent"]))
     assert "state: finished" in (results / "time.txt").read_text()
 
@@ -238,7 +237,7 @@ def test_a_trial_that_kills_its_process_is_failed_after_max_failures(tmp_path):
     assert list(trials["status"]) == ["failed"]
     assert trials["reason"][0] == ("worker: the trial's process died 2 times (killed by SIGKILL); "
                                    "not run again ([RAY] max_failures = 1)")
-    assert load_client(tmp_path / "results" / "run" / "experiment.json")._experiment.trials[0].status.is_failed
+    assert load_record(tmp_path / "results" / "run" / "experiment.json").experiment.trials[0].status.is_failed
     # a resume runs it never again
     run = subprocess.run(command + ["--resume"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert run.returncode == 0

@@ -14,7 +14,7 @@ import torch
 from conftest import REPO, write_config
 from sparsemod.cli import main
 from sparsemod.problem import load_problem
-from sparsemod.snapshot import load_client
+from sparsemod.optimizer.record import load_record
 
 # Each layer halves the 8x8 digits: depth >= 4 cannot run (a 1x1 map cannot be pooled).
 EXAMPLE = '''
@@ -104,9 +104,8 @@ def test_experiment_json_is_ax_loadable_small_and_matches(finished_search):
     results = finished_search[0]
     path = results / "experiment.json"
     assert path.stat().st_size < 1_000_000 * 5 / 100  # < 1 MB per 100 trials
-    client = load_client(path)
     trials = pd.read_csv(results / "trials.csv")
-    experiment = client._experiment
+    experiment = load_record(path).experiment
     assert len(experiment.trials) == len(trials)
     for _, row in trials.iterrows():
         status = experiment.trials[row["index"]].status
@@ -261,7 +260,7 @@ def test_stopped_trials_are_rows_with_their_epoch_and_metrics(early_stopped_sear
 
 def test_stopped_trials_are_early_stopped_in_ax_with_their_data(early_stopped_search):
     _, results, _, table = early_stopped_search
-    experiment = load_client(results / "experiment.json")._experiment
+    experiment = load_record(results / "experiment.json").experiment
     data = experiment.lookup_data().df
     for row in table.itertuples():
         trial = experiment.trials[row.index]
@@ -295,7 +294,7 @@ def test_resume_keeps_stopped_trials_and_rebuilds_the_rungs(early_stopped_search
     proposer = make_proposer(load_config(config), problem, problem.load_data("digits", None, 0))
     search = Search(settings, problem, None, ResultsFolder(results, settings.objective_names,
                                                              [p.name for p in problem.space]),
-                    load_client(results / "experiment.json"), proposer)
+                    load_record(results / "experiment.json"), proposer)
     rung = search.stopping.records["scratch"][1]
     assert set(rung) == set(after["index"])  # every trial reached epoch 1
     for row in after[(after["status"] == "stopped") & (after["epochs_trained"] == 1)].itertuples():

@@ -21,7 +21,7 @@ import pytest
 from conftest import REPO, write_config
 from sparsemod import interrupt
 from sparsemod.cli import main
-from sparsemod.snapshot import load_client
+from sparsemod.optimizer.record import load_record
 from test_resume import rows
 
 RESUME = "python main.py --resume continues the search"
@@ -87,7 +87,7 @@ def test_a_signal_stops_the_search_like_ctrl_c(tmp_path, start, signum, to_group
     assert not [p for p in results.rglob(".*") if p.name != ".lock"]  # no half-written file left
     # Ax's snapshot agrees: a recorded trial is finished there, or (a signal between the two
     # records) still running, and a resume tells Ax its row
-    experiment = load_client(results / "experiment.json")._experiment
+    experiment = load_record(results / "experiment.json").experiment
     finished = {i for i, t in experiment.trials.items() if t.status.is_completed or t.status.is_failed}
     running = {i for i, t in experiment.trials.items() if t.status.is_running}
     assert finished <= set(before["index"]) <= finished | running and 1 <= len(before) < 6

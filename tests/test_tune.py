@@ -22,7 +22,7 @@ from ray.tune.schedulers import TrialScheduler
 
 from conftest import REPO, write_config
 from sparsemod.cli import main
-from sparsemod.snapshot import load_client
+from sparsemod.optimizer.record import load_record
 from sparsemod.stopping import MOASHA
 from sparsemod.tune import RESULT_FILE, ExampleSource, RuleScheduler
 from test_executors import crashy_search
@@ -114,7 +114,7 @@ def test_trials_report_epochs_and_the_tune_scheduler_stops_them(tmp_path):
     assert set(stopped["epochs_trained"]) <= {1, 2}
     assert (table[table["status"] == "completed"]["epochs_trained"] == 3).all()
     assert set(pd.read_csv(results / "pareto.csv")["arm"]).isdisjoint(stopped["arm"])
-    experiment = load_client(results / "experiment.json")._experiment
+    experiment = load_record(results / "experiment.json").experiment
     assert {i for i, t in experiment.trials.items() if t.status.is_early_stopped} == set(stopped["index"])
     # Tune stopped them: each stopped trial's last Tune result is its rung report
     for row in stopped.itertuples():
@@ -173,7 +173,7 @@ def test_a_killed_driver_leaves_no_ray_daemons_and_resumes_with_nothing_lost(tmp
     kept = after.set_index("index").loc[before["index"]]
     assert (kept["arm"].to_numpy() == before["arm"].to_numpy()).all()
     assert kept["error"].to_numpy() == pytest.approx(before["error"].to_numpy())
-    experiment = load_client(results / "experiment.json")._experiment
+    experiment = load_record(results / "experiment.json").experiment
     assert all(not t.status.is_running for t in experiment.trials.values())
     # the morph children started from their parents' weights, sent from the driver's models/
     children = after[after["phase"] == "morph"]

@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warnings.filterwarnings("ignore")
     logging.disable(logging.INFO)  # Ax announces its SQL storage at import, as in main.py
-    from sparsemod.snapshot import load_client
+    from sparsemod.optimizer.record import load_record
 
     try:
-        optimization = load_client(args.folder / "experiment.json")._experiment.optimization_config
+        optimization = load_record(args.folder / "experiment.json").experiment.optimization_config
         assert optimization is not None, "a sparsemod experiment has objectives"
         metrics = list(optimization.objective.metric_names)  # the active objectives, in order
         trials = read_trials(args.folder / "trials.csv", metrics)

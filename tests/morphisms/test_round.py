@@ -4,7 +4,7 @@ import pandas as pd
 
 from conftest import write_config
 from sparsemod.cli import main
-from sparsemod.snapshot import load_client
+from sparsemod.optimizer.record import load_record
 
 
 def test_morph_rounds_attach_children_of_pareto_parents(tmp_path):
@@ -21,7 +21,7 @@ def test_morph_rounds_attach_children_of_pareto_parents(tmp_path):
     for _, row in morph.iterrows():  # a parent is an earlier completed trial (a morph child too)
         assert by_arm.loc[row["parent"], "index"] < row["index"]
         assert by_arm.loc[row["parent"], "status"] == "completed"
-    experiment = load_client(results / "experiment.json")._experiment
+    experiment = load_record(results / "experiment.json").experiment
     for _, row in morph.iterrows():
         metadata = experiment.trials[row["index"]].run_metadata
         assert metadata["phase"] == "morph" and metadata["parent"] == row["parent"]
@@ -43,7 +43,7 @@ def test_children_taken_in_draw_order_are_recorded(tmp_path, monkeypatch, capsys
     results = tmp_path / "results" / "run"
     assert ("morph scoring: 0 of 1 children ranked by the acquisition function; 1 in draw order "
             "(RuntimeError: no model to score with)") in (results / "time.txt").read_text()
-    morph = [t for t in load_client(results / "experiment.json")._experiment.trials.values()
+    morph = [t for t in load_record(results / "experiment.json").experiment.trials.values()
              if t.run_metadata["phase"] == "morph"]
     assert [t.run_metadata["unscored"] for t in morph] == ["RuntimeError: no model to score with"]
 
