@@ -3,6 +3,7 @@ for while feasible candidates remain, and each one fits by an independent measur
 
 from __future__ import annotations
 
+import math
 import random
 
 import torch
@@ -11,6 +12,7 @@ from sparsemod.config import Constraint
 from sparsemod.costs import model_size, resolve_device, working_memory
 from sparsemod.costs.oracle import CostOracle
 from sparsemod.data import DataBundle
+from sparsemod.morphisms.round import Candidate
 from sparsemod.optimizer.proposer import Observed, Proposer
 from sparsemod.problem import load_problem
 from sparsemod.quantize import quantize
@@ -44,3 +46,23 @@ def test_every_gp_round_under_a_tight_budget_gets_its_trials():
             assert params not in observed.params and fits(problem, params)
             observed.params.append(params)
             observed.error.append(rng.uniform(0.05, 0.5))
+
+
+def test_morph_children_are_taken_best_first_by_the_acquisition_function():
+    """Children that differ only in the learning rate, after trials whose error falls with it:
+    whatever order they were drawn in, the one with the highest rate comes first (draw order,
+    or the ranking reversed, would put another first)."""
+    problem = load_problem("mcu")
+    oracle = CostOracle(problem, DataBundle([], [], [], (1, 28, 28), 10), "post", resolve_device("", 1e9, None))
+    proposer = Proposer(oracle, ("error",), (), seed=1)
+    observed = Observed(proposer.start(12), [])
+    for params in observed.params:  # error falls from 0.6 to 0.1 with log(lr), by hand
+        observed.error.append(0.6 - 0.5 * math.log(params["lr"] / 0.003) / math.log(10))
+    base = dict(observed.params[0])
+    rates = [0.004, 0.029, 0.008, 0.015]
+    children = [Candidate("0_0", {**base, "lr": rate}, ("lr",)) for rate in rates]
+    for drawn in (children, children[::-1]):
+        [best] = proposer.morph(drawn, 1, observed)
+        assert best.params["lr"] == 0.029
+        first, second = proposer.morph(drawn, 2, observed)
+        assert first.params["lr"] == 0.029 and second.params["lr"] != 0.004
