@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from sparsemod.errors import one_line
+
 QUANT_SCHEMES = ("post", "dynamic", "both", "none")
 OBJECTIVES = ("error", "model_size", "working_memory", "latency")
 # The presets of sparsemod.costs.DEVICES (a test keeps both lists equal): named here so that
@@ -426,7 +428,7 @@ def load_config(path: str | Path) -> Settings:
     try:
         parser.read(path, encoding="utf-8")
     except configparser.Error as error:
-        raise ConfigError(f"{path}: not a valid ini file: {' '.join(str(error).split())}") from None
+        raise ConfigError(f"{path}: not a valid ini file: {one_line(error)}") from None
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: expected a UTF-8 text file, found byte 0x{error.object[error.start]:02x} "
                           f"at offset {error.start}") from None

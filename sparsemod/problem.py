@@ -25,6 +25,7 @@ import torch
 
 from sparsemod.config import available_examples, example_path
 from sparsemod.data import DataBundle
+from sparsemod.errors import one_line
 from sparsemod.space import Parameter
 
 REQUIRED = ("build", "load_data")
@@ -86,5 +87,5 @@ def _import(path: Path) -> ModuleType:
     except Exception as error:  # the file's own code failed while it was imported
         del sys.modules[name]
         raise ProblemError(f"{path}: importing it raised {type(error).__name__}: "
-                           f"{' '.join(str(error).split())}") from None
+                           f"{one_line(error)}") from None
     return module

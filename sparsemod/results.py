@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from sparsemod.config import OBJECTIVES, Constraint
+from sparsemod.errors import one_line
 from sparsemod.pareto import pareto_mask
 from sparsemod.trial import TrialResult
 
@@ -150,7 +151,7 @@ class ResultsFolder:
         try:
             table = pd.read_csv(path, keep_default_na=True)
         except (pd.errors.ParserError, UnicodeDecodeError) as error:
-            raise ResultsDamagedError(f"{path}: not a readable table ({' '.join(str(error).split())})") from None
+            raise ResultsDamagedError(f"{path}: not a readable table ({one_line(error)})") from None
         if list(table.columns) != list(self.columns):
             missing = [c for c in self.columns if c not in table.columns]
             extra = [c for c in table.columns if c not in self.columns]

@@ -31,10 +31,10 @@ from typing import Any, Mapping
 import torch
 from tqdm import tqdm
 
-
-from sparsemod.config import OBJECTIVES, TrainSettings
-from sparsemod.executors import Executor
 from sparsemod import interrupt
+from sparsemod.config import OBJECTIVES, TrainSettings
+from sparsemod.errors import one_line
+from sparsemod.executors import Executor
 from sparsemod.hypervolume import hypervolume
 from sparsemod.morphisms.round import draw_kept
 from sparsemod.optimizer import kernel
@@ -366,7 +366,7 @@ class Search:
         try:
             chosen, unscored = self.proposer.morph(candidates, count, observed), None
         except Exception as error:  # e.g. nothing completed to fit the GP to: draw order
-            unscored = f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
+            unscored = one_line(error, typed=True, limit=300)
             tqdm.write(f"warning: morph candidates not scored ({unscored}); taking them in the order drawn")
             chosen = self.proposer.morph(candidates, count, observed, scored=False)
         return {self._attach(child.params, {"phase": "morph", "parent": child.parent, "operators": list(child.operators),

@@ -35,9 +35,10 @@ import torch
 from torch import nn
 
 from sparsemod import costs
-from sparsemod.costs.size import model_size
 from sparsemod.config import Constraint, MorphNetSettings
+from sparsemod.costs.size import model_size
 from sparsemod.data import DataBundle
+from sparsemod.errors import one_line
 from sparsemod.morphisms import inherit, layer_widths
 from sparsemod.morphnet import ResourceRegularizer, apply_structure, prune
 from sparsemod.morphnet.tensorboard import StructureLog
@@ -212,7 +213,7 @@ def run_trial(job: TrialJob, problem: Problem, data: DataBundle, trial_config: T
             result.state_dict = {k: v.detach().clone() for k, v in model.state_dict().items()}
             result.status = "completed"
     except Exception as error:  # a trial's failure is data, not a crash of the search
-        result.reason = f"{stage}: {type(error).__name__}: {' '.join(str(error).split())}"[:500]
+        result.reason = f"{stage}: {one_line(error, typed=True)}"[:500]
         if trial_config.debug:
             result.reason += "\n" + traceback.format_exc()
     result.total_seconds = time.perf_counter() - start
@@ -292,7 +293,7 @@ def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
             model(example)
         except RuntimeError as error:
             raise RuntimeError(f"the network cannot run on input {tuple(input_shape)}: "
-                               f"{' '.join(str(error).split())}") from None
+                               f"{one_line(error)}") from None
     return example
 
 
@@ -305,7 +306,7 @@ def check_quantizable(model: nn.Module, example: torch.Tensor, scheme: str) -> n
     except Exception as error:  # fx raises TraceError, TypeError, ...: each names the cause
         raise RuntimeError(f"the network cannot be traced by torch.fx and quantized ({scheme}), "
                            "needed to deploy it; no Python control flow on tensor values: "
-                           f"{type(error).__name__}: {' '.join(str(error).split())}") from None
+                           f"{type(error).__name__}: {one_line(error)}") from None
 
 
 def check_budget(costs_now: dict[str, float], budget: tuple[Constraint, ...]) -> None:

@@ -47,15 +47,15 @@ from typing import Any, Callable
 
 import ray
 import torch
-from ray import cloudpickle
-from ray import tune
+from ray import cloudpickle, tune
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.stopper import Stopper
 
+from sparsemod import interrupt
 from sparsemod.config import OBJECTIVES, ConfigError, RaySettings
 from sparsemod.data import DataBundle
-from sparsemod import interrupt
+from sparsemod.errors import one_line
 from sparsemod.interrupt import shielded
 from sparsemod.problem import Problem, load_problem
 from sparsemod.stopping import Report
@@ -385,7 +385,7 @@ class TuneExecutor:
             if self.started_here:
                 ray.shutdown()
             raise ConfigError(f"[RAY] storage_path: expected a folder or a URI Tune can write to, got "
-                              f"{storage!r} ({type(error).__name__}: {' '.join(str(error).split())[:200]})") from None
+                              f"{storage!r} ({type(error).__name__}: {one_line(error)[:200]})") from None
         self.thread = threading.Thread(target=self._fit, name="sparsemod-tune", daemon=True)
         self.thread.start()  # now: Tune starts while the search asks for its first trials
 

@@ -21,6 +21,8 @@ import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from sparsemod.errors import one_line
+
 
 @dataclass(frozen=True)
 class SetupFailed:
@@ -63,7 +65,7 @@ def run_jobs(connection: Connection) -> None:
     try:
         problem, data = source.load()
     except Exception as error:  # a new worker (the last one died) finds the example or data gone
-        connection.send(SetupFailed(f"{type(error).__name__}: {' '.join(str(error).split())}"))
+        connection.send(SetupFailed(one_line(error, typed=True)))
         return
 
     def ask(report) -> bool:

@@ -29,6 +29,7 @@ from sparsemod.config import Constraint
 from sparsemod.costs.latency import Device
 from sparsemod.costs.profile import DeviceProfile
 from sparsemod.data import DataBundle
+from sparsemod.errors import one_line
 from sparsemod.problem import Problem
 
 COSTS = ("model_size", "working_memory", "latency")
@@ -115,7 +116,7 @@ class CostOracle:
                 hook.remove()
             return Bounds(float(weights), float(peak[0]), 2.0 * macs[0])
         except Exception as error:  # the builder's or the forward pass's own words
-            self.last_failure = f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
+            self.last_failure = one_line(error, typed=True, limit=300)
             return None
 
     def exact(self, params: dict) -> Verdict:
@@ -131,7 +132,7 @@ class CostOracle:
             costs = pre_training_costs(model, input_shape, self.quant_scheme, self.device)
             verdict = Verdict(costs, cost_violations(costs, self.budget))
         except Exception as error:
-            return Verdict(None, reason=f"{type(error).__name__}: {' '.join(str(error).split())}"[:300])
+            return Verdict(None, reason=one_line(error, typed=True, limit=300))
         self._exact[structure] = verdict
         return verdict
 

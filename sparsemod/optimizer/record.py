@@ -26,10 +26,15 @@ from ax.core.search_space import SearchSpace
 from ax.core.trial import Trial
 from ax.storage.json_store.decoder import object_from_json
 from ax.storage.json_store.encoder import object_to_json
-from ax.storage.json_store.registry import (CORE_CLASS_DECODER_REGISTRY, CORE_CLASS_ENCODER_REGISTRY,
-                                            CORE_DECODER_REGISTRY, CORE_ENCODER_REGISTRY)
+from ax.storage.json_store.registry import (
+    CORE_CLASS_DECODER_REGISTRY,
+    CORE_CLASS_ENCODER_REGISTRY,
+    CORE_DECODER_REGISTRY,
+    CORE_ENCODER_REGISTRY,
+)
 
 from sparsemod.config import TrainSettings
+from sparsemod.errors import one_line
 from sparsemod.problem import Problem
 from sparsemod.results import atomic_write_text
 from sparsemod.space import to_ax
@@ -112,7 +117,7 @@ def load_record(path: Path) -> AxRecord:
         properties = snapshot["experiment"].get("properties") or {}  # JSON: as saved
     except Exception as error:  # damaged JSON, or JSON that is not an Ax snapshot
         raise SnapshotError(f"{path}: damaged, not an Ax experiment snapshot "
-                            f"({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
+                            f"({type(error).__name__}: {one_line(error)[:200]}); "
                             "restore it from a backup or start a new search") from None
     client = Client()
     client.set_experiment(experiment)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sparsemod.errors import one_line
 from sparsemod.pareto import pareto_mask
 from sparsemod.report import write_report
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics = list(optimization.objective.metric_names)  # the active objectives, in order
         trials = read_trials(args.folder / "trials.csv", metrics)
     except ValueError as error:  # a SnapshotError too
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     feasible = trials["feasible"].fillna(False).astype(bool) if "feasible" in trials else \
         trials["status"] == "completed"
