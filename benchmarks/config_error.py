@@ -1,7 +1,7 @@
 """Seconds from launch to a config error, against the import that used to come before it.
 
 (a) ``python main.py --config bad.ini`` with a bad value: the one-line error and exit 2;
-(b) ``python -c "import sparsemod.search, sparsemod.executors"``: torch, Ax and Ray, which
+(b) ``python -c "import sparsemod.search.loop, sparsemod.executors.local"``: torch, Ax and Ray, which
 ``main.py`` loaded before reading the file until the config was validated first.
 Each is a fresh interpreter, run ``--runs`` times, alternating; medians are printed.
 
@@ -35,7 +35,7 @@ def main() -> None:
         bad = Path(folder) / "bad.ini"
         bad.write_text((REPO / "config.ini").read_text().replace("objectives = 3", "objectives = five"))
         error_command = [sys.executable, str(REPO / "main.py"), "--config", str(bad)]
-        import_command = [sys.executable, "-c", "import sparsemod.search, sparsemod.executors"]
+        import_command = [sys.executable, "-c", "import sparsemod.search.loop, sparsemod.executors.local"]
         errors, imports = [], []
         for _ in range(args.runs):
             elapsed, done = seconds(error_command)

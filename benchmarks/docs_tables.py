@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sparsemod.results import atomic_write_text
+from sparsemod.store.results import atomic_write_text
 
 
 def markers(name: str, script: str) -> tuple[str, str]:

@@ -29,9 +29,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from search_quality import OBJECTIVES, REFERENCE, write_setup  # noqa: E402
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
-from sparsemod.hypervolume import hypervolume  # noqa: E402
+from sparsemod.front.hypervolume import hypervolume  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
-from sparsemod.trial import TrialConfig, TrialJob, run_trial, trial_seed  # noqa: E402
+from sparsemod.trial.job import TrialConfig, TrialJob, trial_seed  # noqa: E402
+from sparsemod.trial.run import run_trial  # noqa: E402
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 from sparsemod.costs import flops_per_layer  # noqa: E402
 from sparsemod.data import load_mnist  # noqa: E402
 from sparsemod.morphnet import ResourceRegularizer, prune  # noqa: E402
-from sparsemod.train import accuracy, train  # noqa: E402
+from sparsemod.trial.train import accuracy, train  # noqa: E402
 
 SEED_WIDTHS = (32, 64, 64, 128)
 PARAMS = {"lr": 3e-3, "batch_size": 64}

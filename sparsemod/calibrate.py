@@ -40,7 +40,7 @@ from torch import fx, nn
 from sparsemod.costs.memory import trace_activations
 from sparsemod.costs.ops import DeployedOp, deployed_ops
 from sparsemod.costs.profile import CALIBRATED_KINDS, DeviceProfile, KindModel
-from sparsemod.quantize import quantize
+from sparsemod.trial.quantize import quantize
 
 SIDES = (1, 2, 3, 4, 6, 7, 8, 12, 14, 16, 28, 32)
 MAX_MACS = 2e7  # keeps one calibration under a few minutes on a small CPU

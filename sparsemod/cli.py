@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Callable
 
 from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
 from sparsemod.interrupt import RESUME, recording, stopped, stopping_signals
-from sparsemod.worker import Worker, WorkerSetupError
+from sparsemod.executors.worker import Worker, WorkerSetupError
 
 if TYPE_CHECKING:
     from sparsemod.data import DataBundle
     from sparsemod.optimizer.proposer import Proposer
     from sparsemod.problem import Problem
-    from sparsemod.results import ResultsFolder
-    from sparsemod.trial import TrialConfig
+    from sparsemod.store.results import ResultsFolder
+    from sparsemod.trial.job import TrialConfig
 
 USAGE_ERROR = 2
 RESUME_AFTER = f"then {RESUME}"
@@ -90,12 +90,12 @@ def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
 def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, worker: Worker | None) -> int:
     logging.disable(logging.INFO)  # Ax announces its SQL storage at import; sparsemod prints its own lines
     try:
-        from sparsemod.lock import FolderLock, FolderLockedError
-        from sparsemod.results import (ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError,
+        from sparsemod.store.lock import FolderLock, FolderLockedError
+        from sparsemod.store.results import (ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError,
                                        describe_fault)
         from sparsemod.retrain import locate_arm, retrain_arm, summary
         from sparsemod.optimizer.proposer import InfeasibleSpace
-        from sparsemod.search import SearchStopped
+        from sparsemod.search.loop import SearchStopped
         from sparsemod.optimizer.record import SnapshotError
     finally:
         logging.disable(logging.NOTSET)
@@ -180,7 +180,7 @@ def trial_config(settings: Settings, guard: bool = False) -> TrialConfig:
     """How trials run; ``guard``: a network over a cost constraint is refused before it
     trains (a search's trials; the [TEST] mode retrains whichever arm it is given)."""
     from sparsemod.costs import resolve_device
-    from sparsemod.trial import TrialConfig
+    from sparsemod.trial.job import TrialConfig
 
     train = settings.search
     device = resolve_device(train.device, train.flops, train.bandwidth)
@@ -204,12 +204,13 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
            resume: bool, worker: Worker | None = None, proposer: Proposer | None = None) -> int:
     import warnings
 
-    from sparsemod.executors import Executor, ProblemSource, WorkerExecutor
-    from sparsemod.resume import check_settings, defining_settings, repair_rows
+    from sparsemod.executors.base import Executor
+    from sparsemod.executors.local import ProblemSource, WorkerExecutor
+    from sparsemod.store.resume import check_settings, defining_settings, repair_rows
     from sparsemod.optimizer import optimize_on_one_thread
     from sparsemod.optimizer.record import load_record, new_record
-    from sparsemod.results import describe_fault, set_state
-    from sparsemod.search import Search, quiet_ax
+    from sparsemod.store.results import describe_fault, set_state
+    from sparsemod.search.loop import Search, quiet_ax
 
     train = settings.search
     quiet_ax(train.debug)
@@ -229,7 +230,7 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
     else:
         record = new_record(train, problem, defining_settings(settings, problem))
     if settings.ray.enabled:
-        from sparsemod.tune import TuneExecutor, experiment_name
+        from sparsemod.executors.tune import TuneExecutor, experiment_name
 
         storage = settings.ray.storage_path or str(results.folder / "tune")
         executor: Executor

@@ -321,7 +321,7 @@ class TrainSettings:
     candidates: int  # morph children drawn per round, before the GP picks batch_size
     tolerance: float  # stop GP rounds when the hypervolume grew less than this (relative) ...
     patience: int  # ... over the last `patience` trials; tolerance 0: never stop early
-    early_stopping: str = "moasha_front"  # none | moasha | moasha_front: stop trials epoch by epoch (sparsemod.stopping)
+    early_stopping: str = "moasha_front"  # none | moasha | moasha_front: stop trials epoch by epoch (sparsemod.search.stopping)
     grace_epochs: int = 1  # the first rung: no trial stops before it
     reduction_factor: int = 2  # η: rungs at grace·η^k; a rung keeps its best 1/η
     schedule: str = "constant"  # a trial's learning rate: constant | cosine (annealed to 0 over its epochs)

@@ -53,7 +53,7 @@ class _Guard:
             self._exit_now(signum)
         self.first = signum
         if self.folder is not None:
-            from sparsemod.results import set_state  # loaded already: the search made the folder
+            from sparsemod.store.results import set_state  # loaded already: the search made the folder
 
             with contextlib.suppress(OSError):  # a full disk: the shutdown's own writes say it
                 set_state(self.folder, f"interrupted ({signal.Signals(signum).name})")

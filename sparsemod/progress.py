@@ -5,7 +5,7 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from sparsemod.report.units import human
-from sparsemod.trial import TrialResult
+from sparsemod.trial.job import TrialResult
 
 
 def describe(result: TrialResult) -> str:

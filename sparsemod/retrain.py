@@ -26,10 +26,12 @@ from sparsemod.morphnet.expand import expand
 from sparsemod.morphnet.groups import OPS
 from sparsemod.problem import Problem
 from sparsemod.report.units import human
-from sparsemod.quantize import quantize
-from sparsemod.results import atomic_write_text
-from sparsemod.train import accuracy, loader, train
-from sparsemod.trial import TrialConfig, check_runs, measure, trial_seed
+from sparsemod.trial.quantize import quantize
+from sparsemod.store.results import atomic_write_text
+from sparsemod.trial.train import accuracy, loader, train
+from sparsemod.trial.checks import check_runs
+from sparsemod.trial.job import TrialConfig, trial_seed
+from sparsemod.trial.measure import measure
 
 
 def available_arms(folder: Path) -> list[str]:

@@ -43,10 +43,10 @@ def training_spies(monkeypatch) -> tuple[list[float], list[int]]:
     """(the learning rate of every Adam step, the pixels of every random shift) from now on."""
     import torch
 
-    import sparsemod.train
+    import sparsemod.trial.train
 
     rates, shifts = [], []
-    step, shift = torch.optim.Adam.step, sparsemod.train.random_shift
+    step, shift = torch.optim.Adam.step, sparsemod.trial.train.random_shift
 
     def spy_step(self, *args, **kwargs):
         rates.append(self.param_groups[0]["lr"])
@@ -57,5 +57,5 @@ def training_spies(monkeypatch) -> tuple[list[float], list[int]]:
         return shift(images, pixels)
 
     monkeypatch.setattr(torch.optim.Adam, "step", spy_step)
-    monkeypatch.setattr(sparsemod.train, "random_shift", spy_shift)
+    monkeypatch.setattr(sparsemod.trial.train, "random_shift", spy_shift)
     return rates, shifts

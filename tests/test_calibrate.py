@@ -9,7 +9,7 @@ from torch import nn
 from sparsemod.calibrate import fit, main, network_samples, time_interleaved
 from sparsemod.costs import DeployedOp, DeviceProfile
 from sparsemod.costs.profile import CALIBRATED_KINDS
-from sparsemod.quantize import quantize
+from sparsemod.trial.quantize import quantize
 
 
 def test_fit_recovers_a_linear_cost_model():

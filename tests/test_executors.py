@@ -86,8 +86,8 @@ def test_the_worker_starts_a_job_at_submit_and_the_next_one_as_a_result_arrives(
     queued one as soon as the previous result is received.  Seen on the pipe: the worker's
     result is there before anyone waits for it."""
     from sparsemod.costs import Device
-    from sparsemod.executors import ProblemSource, WorkerExecutor
-    from sparsemod.trial import TrialConfig, TrialJob
+    from sparsemod.executors.local import ProblemSource, WorkerExecutor
+    from sparsemod.trial.job import TrialConfig, TrialJob
 
     (tmp_path / "crashy.py").write_text(EXAMPLE)
     source = ProblemSource(tmp_path / "crashy.py", False, "digits", None, 0)

@@ -9,8 +9,8 @@ from torch import nn
 
 from sparsemod.data import load_digits
 from sparsemod.export import export
-from sparsemod.quantize import quantize
-from sparsemod.train import loader, train
+from sparsemod.trial.quantize import quantize
+from sparsemod.trial.train import loader, train
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sparsemod.hypervolume import hypervolume
+from sparsemod.front.hypervolume import hypervolume
 
 
 def test_two_objectives_by_hand():

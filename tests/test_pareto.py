@@ -1,6 +1,6 @@
 import numpy as np
 
-from sparsemod.pareto import pareto_mask
+from sparsemod.front.pareto import pareto_mask
 
 
 def test_dominated_rows_are_dropped():

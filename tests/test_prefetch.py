@@ -65,7 +65,8 @@ def test_a_search_with_background_asks_reproduces_with_its_seed(observed_asks, t
 
 def record_drawings(monkeypatch) -> tuple[list, list]:
     """(indices submitted, (submitted so far, rows in the table) at each drawing of the report)."""
-    from sparsemod import executors, search
+    from sparsemod.executors import local as executors
+    from sparsemod.search import loop as search
 
     submitted, drawn = [], []
     real_submit, real_report = executors.WorkerExecutor.submit, search.write_report
@@ -87,7 +88,7 @@ def test_the_report_is_drawn_while_the_next_trial_trains(tmp_path, monkeypatch):
     """pareto.png and report.html cost ~0.5 s a trial: drawn after the next trial is submitted,
     so the worker trains meanwhile.  At each drawing but the search's last, more trials have
     been submitted than the report's table holds."""
-    from sparsemod import search
+    from sparsemod.search import loop as search
 
     monkeypatch.setattr(search, "REPORT_SECONDS", 0.0)  # every trial's report
     _, drawn = record_drawings(monkeypatch)
@@ -98,7 +99,7 @@ def test_the_report_is_drawn_while_the_next_trial_trains(tmp_path, monkeypatch):
 
 
 def test_the_report_is_redrawn_at_most_every_report_seconds_and_at_the_end(tmp_path, monkeypatch):
-    from sparsemod import search
+    from sparsemod.search import loop as search
 
     monkeypatch.setattr(search, "REPORT_SECONDS", 3600.0)
     _, drawn = record_drawings(monkeypatch)

@@ -1,7 +1,7 @@
 """The per-trial progress line shows each metric in a unit a person reads at a glance."""
 
 from sparsemod.progress import describe
-from sparsemod.trial import TrialJob, TrialResult
+from sparsemod.trial.job import TrialJob, TrialResult
 
 
 def test_progress_line_uses_units_by_magnitude():

@@ -8,8 +8,8 @@ import sys
 import torch
 
 from conftest import REPO
-from sparsemod.results import ResultsFolder
-from sparsemod.trial import TrialJob, TrialResult
+from sparsemod.store.results import ResultsFolder
+from sparsemod.trial.job import TrialJob, TrialResult
 
 
 def finished(index: int, error: float, size: float) -> TrialResult:
@@ -59,7 +59,7 @@ def test_a_kill_in_the_middle_of_a_write_leaves_the_previous_file(tmp_path):
     script = f"""
 import time
 from pathlib import Path
-from sparsemod.results import atomic_write
+from sparsemod.store.results import atomic_write
 
 def write(temporary):
     with open(temporary, "w") as handle:

@@ -10,8 +10,8 @@ from conftest import write_config
 from sparsemod.cli import main
 from sparsemod.data import load_digits
 from sparsemod.export import export, load_torchscript
-from sparsemod.quantize import quantize
-from sparsemod.train import accuracy
+from sparsemod.trial.quantize import quantize
+from sparsemod.trial.train import accuracy
 
 
 @pytest.fixture(scope="module")

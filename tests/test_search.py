@@ -280,8 +280,8 @@ def test_stopped_trials_stay_out_of_the_front_and_models(early_stopped_search):
 
 def test_resume_keeps_stopped_trials_and_rebuilds_the_rungs(early_stopped_search):
     from sparsemod.config import load_config
-    from sparsemod.results import ResultsFolder
-    from sparsemod.search import Search
+    from sparsemod.store.results import ResultsFolder
+    from sparsemod.search.loop import Search
 
     config, results, before, after = early_stopped_search
     kept = after.set_index("index").loc[before["index"]].reset_index()

@@ -11,7 +11,8 @@ from sparsemod.config import MorphNetSettings
 from sparsemod.costs import Device, flops_per_layer
 from sparsemod.problem import load_problem
 from sparsemod.sequence import SequenceDataset, left_pad, split_windows, synthetic_frequencies
-from sparsemod.trial import TrialConfig, TrialJob, run_trial
+from sparsemod.trial.job import TrialConfig, TrialJob
+from sparsemod.trial.run import run_trial
 
 
 def test_left_pad_keeps_the_last_steps_and_pads_in_front():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sparsemod.stopping import MOASHA, Report, epsnet_order, promotion_order
+from sparsemod.search.stopping import MOASHA, epsnet_order, promotion_order
+from sparsemod.trial.job import Report
 
 OBJECTIVES = ("error", "model_size")
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from sparsemod.train import random_shift, train
+from sparsemod.trial.train import random_shift, train
 
 
 def one_dot(n: int, size: int = 9) -> torch.Tensor:

@@ -8,9 +8,10 @@ from torch.utils.data import TensorDataset
 from sparsemod.costs import Device, model_size, working_memory
 from sparsemod.data import DataBundle, load_digits
 from sparsemod.problem import Problem, load_problem
-from sparsemod.quantize import quantize
-from sparsemod.train import loader
-from sparsemod.trial import TrialConfig, TrialJob, run_trial, trial_seed
+from sparsemod.trial.quantize import quantize
+from sparsemod.trial.train import loader
+from sparsemod.trial.job import TrialConfig, TrialJob, trial_seed
+from sparsemod.trial.run import run_trial
 
 PARAMS = dict(blocks=2, layers=1, filters=8, growth=1.5, kernel=3, conv_type="separable",
               downsample="max", fc_layers=1, fc_width=16, dropout=0.1, lr=0.01, batch_size=32)
@@ -166,16 +167,18 @@ def test_reporting_does_not_change_training(digits):
 
 
 def counting(monkeypatch, name: str) -> list:
-    """Calls of ``sparsemod.trial.<name>``, counted."""
-    import sparsemod.trial as trial_module
+    """Calls of ``<name>`` by the trial's modules (its run and its checks), counted."""
+    import sparsemod.trial.checks
+    import sparsemod.trial.run
 
-    calls, real = [], getattr(trial_module, name)
+    calls: list = []
+    for module in (sparsemod.trial.run, sparsemod.trial.checks):
+        if hasattr(module, name):
+            def wrapper(*args, real=getattr(module, name), **kwargs):
+                calls.append(name)
+                return real(*args, **kwargs)
 
-    def wrapper(*args, **kwargs):
-        calls.append(name)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(trial_module, name, wrapper)
+            monkeypatch.setattr(module, name, wrapper)
     return calls
 
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -23,8 +24,8 @@ from ray.tune.schedulers import TrialScheduler
 from conftest import REPO, write_config
 from sparsemod.cli import main
 from sparsemod.optimizer.record import load_record
-from sparsemod.stopping import MOASHA
-from sparsemod.tune import RESULT_FILE, ExampleSource, RuleScheduler
+from sparsemod.search.stopping import MOASHA
+from sparsemod.executors.tune import RESULT_FILE, ExampleSource, RuleScheduler
 from test_executors import crashy_search
 
 RAY = "[RAY]\naddress = local\nmax_concurrent = 2\ncpus_per_trial = 1\nmax_failures = 1\n"
@@ -120,6 +121,25 @@ def test_trials_report_epochs_and_the_tune_scheduler_stops_them(tmp_path):
     for row in stopped.itertuples():
         progress = pd.read_csv(tune_experiment(results) / f"trial_{row.index}" / "progress.csv")
         assert list(progress["epoch"])[-1] == row.epochs_trained and not progress["final"].iloc[-1]
+
+
+def test_the_judge_runs_on_the_searchs_thread_only(tmp_path, monkeypatch):
+    """Tune's scheduler asks from Tune's thread; the search's judge (its reports and MO-ASHA's
+    rungs, which the search's thread also reads and writes) must answer on the search's."""
+    from sparsemod.search.loop import Search
+
+    threads, judge = [], Search._judge
+
+    def spy(self, report):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return judge(self, report)
+
+    monkeypatch.setattr(Search, "_judge", spy)
+    config = write_config(tmp_path, train={"r1": "4", "r2": "0", "epochs1": "2", "early_stopping": "moasha",
+                                           "grace_epochs": "1", "reduction_factor": "2"})
+    config.write_text(config.read_text() + RAY)
+    assert main(["--config", str(config)]) == 0
+    assert threads and all(threads), threads
 
 
 def ray_daemons(temp_dir: str) -> list[str]:

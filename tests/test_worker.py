@@ -6,7 +6,7 @@ import pandas as pd
 
 from conftest import write_config
 from sparsemod import cli
-from sparsemod.worker import Worker
+from sparsemod.executors.worker import Worker
 
 
 def recording(monkeypatch) -> tuple[list[str], list[Worker]]:
@@ -22,7 +22,7 @@ def recording(monkeypatch) -> tuple[list[str], list[Worker]]:
 
     real_prepare = cli.prepare
     monkeypatch.setattr(cli, "Worker", Recorded)
-    monkeypatch.setattr("sparsemod.executors.Worker", Recorded)
+    monkeypatch.setattr("sparsemod.executors.local.Worker", Recorded)
     monkeypatch.setattr(cli, "prepare", lambda settings: events.append("prepare") or real_prepare(settings))
     return events, workers
 

@@ -120,8 +120,8 @@ class CostOracle:
             return None
 
     def exact(self, params: dict) -> Verdict:
-        """Exact costs by the trial's own code (:func:`sparsemod.trial.pre_training_costs`)."""
-        from sparsemod.trial import pre_training_costs
+        """Exact costs by the trial's own code (:func:`sparsemod.trial.run.pre_training_costs`)."""
+        from sparsemod.trial.checks import pre_training_costs
 
         try:
             model, input_shape = self._build(params)

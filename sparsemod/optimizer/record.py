@@ -36,7 +36,7 @@ from ax.storage.json_store.registry import (
 from sparsemod.config import TrainSettings
 from sparsemod.errors import one_line
 from sparsemod.problem import Problem
-from sparsemod.results import atomic_write_text
+from sparsemod.store.results import atomic_write_text
 from sparsemod.space import to_ax
 
 PROPERTY = "sparsemod_settings"  # the key in the experiment's properties: the defining settings

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from sparsemod.errors import one_line
-from sparsemod.pareto import pareto_mask
+from sparsemod.front.pareto import pareto_mask
 from sparsemod.report import write_report
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from sparsemod.report.units import LABELS, LOG_SCALED, human, log_axis, named_layers, rounded, unit
-from sparsemod.results import atomic_write_text
+from sparsemod.store.results import atomic_write_text
 
 STATUS_COLUMNS = {"index", "arm", "phase", "parent", "operators", "status", "reason", "epochs_trained", "train_seconds",
                   "total_seconds", "feasible"}

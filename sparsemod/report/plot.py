@@ -21,7 +21,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from sparsemod.report.units import LABELS, LOG_SCALED, log_axis, number, unit  # noqa: E402
-from sparsemod.results import atomic_write  # noqa: E402
+from sparsemod.store.results import atomic_write  # noqa: E402
 
 
 def plot_pareto(trials: pd.DataFrame, pareto: pd.DataFrame, objectives: Sequence[str], path: Path) -> None:

@@ -24,7 +24,7 @@ from sparsemod import costs
 from sparsemod.data import DataBundle, DataError, load_cifar, load_digits, load_mnist
 from sparsemod.morphnet import ALGORITHMS, TARGETS, ResourceRegularizer, prune
 from sparsemod.morphnet.tensorboard import StructureLog
-from sparsemod.train import accuracy, train
+from sparsemod.trial.train import accuracy, train
 from sparsemod.zoo import INPUT_SIDE, MODELS, build, from_structure
 
 DATASETS = ("cifar10", "mnist", "digits")

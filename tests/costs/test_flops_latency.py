@@ -4,7 +4,7 @@ from torch import nn
 
 from sparsemod.costs import (DEVICES, Device, deployed_ops, flops_per_layer, latency, layer_traffic,
                              model_size, trace_activations)
-from sparsemod.quantize import quantize
+from sparsemod.trial.quantize import quantize
 
 
 def test_flops_per_layer_by_hand():

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from sparsemod.costs import working_memory
-from sparsemod.quantize import quantize
+from sparsemod.trial.quantize import quantize
 from test_size import Recurrent
 
 

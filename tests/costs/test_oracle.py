@@ -11,8 +11,10 @@ from sparsemod.costs.oracle import CostOracle
 from sparsemod.data import DataBundle
 from sparsemod.optimizer.encoding import Encoding, SobolStream
 from sparsemod.problem import load_problem
-from sparsemod.quantize import quantize
-from sparsemod.trial import TrialConfig, TrialJob, check_runs, run_trial
+from sparsemod.trial.quantize import quantize
+from sparsemod.trial.checks import check_runs
+from sparsemod.trial.job import TrialConfig, TrialJob
+from sparsemod.trial.run import run_trial
 
 DEVICE = resolve_device("", 1e9, None)
 

@@ -9,7 +9,7 @@ from torch import nn
 from sparsemod.costs import (DeployedOp, Device, DeviceProfile, KindModel, ProfileError, deployed_ops,
                              modeled_latency, resolve_device, trace_activations)
 from sparsemod.costs.profile import CALIBRATED_KINDS
-from sparsemod.quantize import quantize
+from sparsemod.trial.quantize import quantize
 
 
 def profile() -> DeviceProfile:

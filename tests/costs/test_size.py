@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from sparsemod.costs import model_size
-from sparsemod.quantize import quantize
+from sparsemod.trial.quantize import quantize
 
 
 def small_cnn() -> nn.Module:

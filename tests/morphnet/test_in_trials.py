@@ -9,8 +9,9 @@ from conftest import write_config
 from sparsemod.cli import main
 from sparsemod.data import load_digits
 from sparsemod.problem import load_problem
-from sparsemod.results import load_model
-from sparsemod.trial import Inheritance, TrialConfig, TrialJob, run_trial
+from sparsemod.store.results import load_model
+from sparsemod.trial.job import Inheritance, TrialConfig, TrialJob
+from sparsemod.trial.run import run_trial
 from sparsemod.config import MorphNetSettings
 from sparsemod.costs import Device, flops_per_layer
 

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
-from sparsemod.trial import TrialJob
+from sparsemod.trial.job import TrialJob
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Training and evaluation of one network (deterministic on CPU for a given seed).
 
 Both run where the model is: each batch goes to the device of the model's parameters (a GPU
-trial's model is moved there by :func:`sparsemod.trial.run_trial`; the data stay on the CPU)."""
+trial's model is moved there by :func:`sparsemod.trial.run.run_trial`; the data stay on the CPU)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One trial, end to end: build → shape and trace check → train → quantize → measure.
 
-Training sends a :class:`~sparsemod.stopping.Report` after each epoch of
+Training sends a :class:`~sparsemod.search.stopping.Report` after each epoch of
 ``job.report_epochs`` (the float model's validation error and the costs of the network as
 it would deploy now) and stops when the answer is False: the trial comes back *stopped*
 with that report as its row (its error is the float model's validation error at that
@@ -24,96 +24,27 @@ from __future__ import annotations
 import copy
 import itertools
 import os
-import statistics
 import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
 from sparsemod import costs
-from sparsemod.config import Constraint, MorphNetSettings
-from sparsemod.costs.size import model_size
 from sparsemod.data import DataBundle
 from sparsemod.errors import one_line
 from sparsemod.morphisms import inherit, layer_widths
-from sparsemod.morphnet import ResourceRegularizer, apply_structure, prune
+from sparsemod.morphnet import prune
+from sparsemod.morphnet.prune import apply_structure
+from sparsemod.morphnet.regularizer import ResourceRegularizer
 from sparsemod.morphnet.tensorboard import StructureLog
 from sparsemod.problem import Problem
-from sparsemod.quantize import quantize
-from sparsemod.stopping import Report
-from sparsemod.train import DEFAULT_BATCH_SIZE, accuracy, device_of, loader, train
-
-LATENCY_RUNS = 20
-
-
-@dataclass(frozen=True)
-class Inheritance:
-    """A morph child's parent: what rebuilds it, and the operators that made the child."""
-
-    arm: str
-    params: dict[str, Any]
-    state_dict: dict[str, torch.Tensor]
-    structure: dict[str, int] | None  # the parent's learned structure, if it was pruned
-    operators: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class TrialJob:
-    """What to run: an Ax trial's parameters and budget."""
-
-    index: int
-    arm: str
-    phase: str  # sobol | gp | morph
-    params: dict[str, Any]
-    epochs: int
-    seed: int
-    inherit: Inheritance | None = None  # morph children start from their parent's weights
-    report_epochs: tuple[int, ...] = ()  # send a Report after these epochs, stop when told
-
-    @property
-    def bracket(self) -> str:
-        """Trials the stopping rule compares this one with: morph children start trained."""
-        return "morph" if self.inherit is not None else "scratch"
-
-
-@dataclass(frozen=True)
-class TrialConfig:
-    """How a trial is pruned, quantized and measured (from [TRAIN] and [MORPHNET])."""
-
-    quant_scheme: str
-    calibration_batches: int
-    device: costs.Device | costs.DeviceProfile  # roofline, or a calibrated profile
-    threads: int
-    debug: bool
-    pruning: MorphNetSettings | None = None  # None: no structure learning
-    splitter: bool = False  # passed to the example's prepare(): sequence windows
-    schedule: str = "constant"  # the learning rate over a trial's epochs (sparsemod.train.train)
-    augment_shift: int = 0  # random shifts of the training images, in pixels
-    train_device: str = "cpu"  # where the float network trains ("cuda": a GPU trial on Ray Tune)
-    budget: tuple[Constraint, ...] = ()  # constraints on cost metrics: a network over them never trains
-
-
-@dataclass
-class TrialResult:
-    job: TrialJob
-    status: str  # completed | failed | stopped (early, by the stopping rule)
-    reason: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)  # the four objectives
-    extras: dict[str, float] = field(default_factory=dict)  # reported, never optimised
-    train_seconds: float = 0.0
-    total_seconds: float = 0.0
-    epochs_trained: int = 0
-    state_dict: dict[str, torch.Tensor] | None = None  # trained (and pruned) float weights
-    structure: dict[str, int] | None = None  # learned structure: alive outputs per layer
-
-
-def trial_seed(seed: int, index: int) -> int:
-    """Independent, reproducible seed per trial of a search."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+from sparsemod.trial.checks import check_budget, check_quantizable, check_runs
+from sparsemod.trial.job import Inheritance, Report, TrialConfig, TrialJob, TrialResult
+from sparsemod.trial.measure import cost_metrics, measure
+from sparsemod.trial.quantize import quantize
+from sparsemod.trial.train import DEFAULT_BATCH_SIZE, accuracy, device_of, loader, train
 
 
 class EpochReporter:
@@ -284,102 +215,7 @@ def rebuild_parent(problem: Problem, data: DataBundle, parent: Inheritance,
     return model.eval(), widths
 
 
-def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
-    """Dummy batch-1 forward pass before any training: returns the example input."""
-    example = torch.zeros(1, *input_shape)
-    model.eval()
-    with torch.no_grad():
-        try:
-            model(example)
-        except RuntimeError as error:
-            raise RuntimeError(f"the network cannot run on input {tuple(input_shape)}: "
-                               f"{one_line(error)}") from None
-    return example
-
-
-def check_quantizable(model: nn.Module, example: torch.Tensor, scheme: str) -> nn.Module:
-    """Trace and quantize the untrained network once, so that a network torch.fx cannot
-    trace (Python control flow on tensor values) fails before its training is paid for.
-    Returns the conversion (calibrated on ``example`` only: its costs are exact)."""
-    try:
-        return quantize(model, scheme, [example], example)
-    except Exception as error:  # fx raises TraceError, TypeError, ...: each names the cause
-        raise RuntimeError(f"the network cannot be traced by torch.fx and quantized ({scheme}), "
-                           "needed to deploy it; no Python control flow on tensor values: "
-                           f"{type(error).__name__}: {one_line(error)}") from None
-
-
-def check_budget(costs_now: dict[str, float], budget: tuple[Constraint, ...]) -> None:
-    """The worker's guard: a network over a hard cost constraint is refused before it trains
-    (the search never proposes one; a stale or hand-edited experiment could).  Pruning only
-    removes channels, so the costs before training bound those after it."""
-    from sparsemod.costs.oracle import cost_violations
-
-    broken = cost_violations(costs_now, budget)
-    if broken:
-        raise ValueError(f"over budget before training ({'; '.join(broken)}); not trained")
-
-
-def pre_training_costs(model: nn.Module, input_shape: tuple[int, ...], scheme: str,
-                       device: costs.Device | costs.DeviceProfile) -> dict[str, float]:
-    """The costs a trial measures, of the untrained network as it would deploy: the same
-    shape check, conversion and cost functions as :func:`run_trial` (with pruning off, equal
-    to the completed trial's)."""
-    example = check_runs(model, input_shape)
-    return cost_metrics(model, check_quantizable(model, example, scheme), example, device)[0]
-
-
 def _calibration_batches(data: DataBundle, job: TrialJob, count: int) -> list[torch.Tensor]:
     batches = loader(data.train, int(job.params.get("batch_size", DEFAULT_BATCH_SIZE)),
                      shuffle=True, seed=job.seed, collate_fn=data.collate_fn)
     return [inputs for inputs, _ in itertools.islice(batches, count)]
-
-
-def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
-            data: DataBundle, trial_config: TrialConfig) -> tuple[dict[str, float], dict[str, float]]:
-    """The four objectives of the deployed model, and what is reported beside them."""
-    cost_values, trace, flops = cost_metrics(float_model, deployed, example, trial_config.device)
-    metrics = {"error": 1.0 - accuracy(deployed, data.val, data.collate_fn), **cost_values}
-    extras = {
-        "float_error": 1.0 - accuracy(float_model, data.val, data.collate_fn),
-        "test_accuracy": accuracy(deployed, data.test, data.collate_fn),
-        "flops": float(sum(flops.values())),
-        "parameters": float(sum(p.numel() for p in float_model.parameters())),
-        "measured_latency": measured_latency(deployed, example),
-        # the peak if the runtime may reorder independent branches (NaN: too many orders)
-        "working_memory_best_order": float(best) if (best := trace.best_order_peak()) is not None
-        else float("nan"),
-    }
-    return metrics, extras
-
-
-def cost_metrics(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
-                 device: costs.Device | costs.DeviceProfile) -> tuple[dict[str, float], Any, dict[str, int]]:
-    """Model size, working memory and latency of the deployed model (with its activation
-    trace and the float model's FLOPs per layer, which the reported extras reuse)."""
-    trace = costs.trace_activations(deployed, example)
-    flops = costs.flops_per_layer(float_model, example)
-    values = {
-        "model_size": float(model_size(deployed)),
-        "working_memory": float(trace.peak()),
-        "latency": costs.modeled_latency(device, flops, deployed, trace),
-    }
-    return values, trace, flops
-
-
-@torch.no_grad()
-def measured_latency(model: nn.Module, example: torch.Tensor, runs: int = LATENCY_RUNS) -> float:
-    """Median wall seconds of ``runs`` batch-1 inferences on one CPU thread, after warm-up."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for _ in range(3):
-            model(example)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            model(example)
-            times.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
-    return statistics.median(times)

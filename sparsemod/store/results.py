@@ -27,8 +27,8 @@ import torch
 
 from sparsemod.config import OBJECTIVES, Constraint
 from sparsemod.errors import one_line
-from sparsemod.pareto import pareto_mask
-from sparsemod.trial import TrialResult
+from sparsemod.front.pareto import pareto_mask
+from sparsemod.trial.job import TrialResult
 
 FIXED_COLUMNS = ("index", "arm", "phase", "parent", "operators")
 STATUS_COLUMNS = ("status", "reason", "epochs_trained", "train_seconds", "total_seconds")
@@ -147,7 +147,7 @@ class ResultsFolder:
         path = self.folder / "trials.csv"
         text = path.read_text(encoding="utf-8", errors="replace").strip()
         if "\n" not in text and ",".join(self.columns).startswith(text):
-            return  # cut inside its header line: no row survived (sparsemod.resume re-tells them)
+            return  # cut inside its header line: no row survived (sparsemod.store.resume re-tells them)
         try:
             table = pd.read_csv(path, keep_default_na=True)
         except (pd.errors.ParserError, UnicodeDecodeError) as error:
@@ -280,7 +280,7 @@ class ResultsFolder:
 
 def load_model(folder: Path, arm: str, build, input_shape: tuple[int, ...], num_classes: int) -> torch.nn.Module:
     """Rebuild a saved Pareto arm: build it, shrink it to its learned structure, load it."""
-    from sparsemod.morphnet import apply_structure
+    from sparsemod.morphnet.prune import apply_structure
 
     model_dir = folder / "models" / arm
     params = json.loads((model_dir / "params.json").read_text())

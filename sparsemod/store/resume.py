@@ -11,7 +11,7 @@ finished search).
 
 Ax's experiment.json is the reference: it is saved after every trial, holds each finished
 trial's status and its four metrics, and only trails trials.csv by the last trial when a kill
-falls between the two writes (:meth:`sparsemod.search.Search._reconcile` tells Ax that one).
+falls between the two writes (:meth:`sparsemod.search.loop.Search._reconcile` tells Ax that one).
 A row of trials.csv is *sound* when its index is an Ax trial, its arm and parameters are that
 trial's, its status is completed, failed or stopped (early-stopped in Ax), and (for a trial
 Ax finished) its status and metrics are Ax's.  Then, per Ax trial:
@@ -36,7 +36,7 @@ from typing import Any
 from sparsemod.config import OBJECTIVES, ConfigError, Settings
 from sparsemod.optimizer.record import AxRecord, arm_name, parameters_of
 from sparsemod.problem import Problem
-from sparsemod.results import EXTRA_COLUMNS, ResultsDamagedError, ResultsFolder
+from sparsemod.store.results import EXTRA_COLUMNS, ResultsDamagedError, ResultsFolder
 
 FINISHED = ("completed", "failed", "stopped")
 AX_DIGITS = 5e-11  # Ax keeps a metric to 10 decimals: half a unit of the last one

@@ -34,23 +34,11 @@ alike, and a Ray Tune ``TrialScheduler`` can wrap the same object.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from sparsemod.pareto import pareto_mask
-
-
-@dataclass(frozen=True)
-class Report:
-    """A trial's state after ``epoch`` epochs of its ``max_epochs``: float validation error
-    and the costs of its current structure (every metric minimised)."""
-
-    trial: int
-    epoch: int
-    max_epochs: int
-    metrics: dict[str, float]
-    bracket: str = "scratch"
+from sparsemod.front.pareto import pareto_mask
+from sparsemod.trial.job import Report
 
 
 def epsnet_order(values: np.ndarray) -> list[int]:

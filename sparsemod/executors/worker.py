@@ -56,7 +56,7 @@ def run_jobs(connection: Connection) -> None:
     # tqdm's lock (taken by torch.fx) as a thread lock, not a multiprocessing semaphore: a worker
     # killed (the OOM killer, a second signal) leaves none for the resource tracker to warn of
     tqdm.set_lock(threading.RLock())
-    from sparsemod.trial import run_trial  # torch: the import this process starts early for
+    from sparsemod.trial.run import run_trial  # torch: the import this process starts early for
 
     setup = connection.recv()
     if setup is None:

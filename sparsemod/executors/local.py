@@ -1,10 +1,4 @@
-"""Where trials run.  An executor takes jobs with ``submit`` and hands back finished
-results, one per ``wait``, in the order they finish.  While it waits, a trial's epoch
-reports (``job.report_epochs``) go to ``judge``, which the search passes in: the stopping rule runs
-in the search's process, which knows every trial's reports.
-
-:class:`WorkerExecutor` (the default, no Ray needed) runs them in one worker process;
-:class:`sparsemod.tune.TuneExecutor` on Ray Tune (``[RAY] address`` set)."""
+"""Trials in one worker process on this machine (the default, no Ray needed)."""
 
 from __future__ import annotations
 
@@ -16,26 +10,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 from sparsemod.data import DataBundle
+from sparsemod.executors.worker import SetupFailed, Worker, WorkerSetupError
 from sparsemod.problem import Problem, load_problem
-from sparsemod.stopping import Report
-from sparsemod.trial import TrialConfig, TrialJob, TrialResult
-from sparsemod.worker import SetupFailed, Worker, WorkerSetupError
-
-
-class Executor(Protocol):
-    capacity: int  # trials that can run at once
-
-    def submit(self, job: TrialJob) -> None: ...
-
-    def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult: ...
-
-    @property
-    def pending(self) -> int: ...
-
-    def close(self) -> None: ...
+from sparsemod.trial.job import Report, TrialConfig, TrialJob, TrialResult
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,22 @@
 """Trials on Ray Tune (``[RAY] address`` set): a ``tune.Tuner`` runs the trials that the
-search loop (:class:`sparsemod.search.Search`) asks Ax for.
+search loop (:class:`sparsemod.search.loop.Search`) asks Ax for.
 
 The search loop stays the one place where phases, Ax and the results folder live; Tune is
-its executor.  :class:`TuneExecutor` keeps the :class:`~sparsemod.executors.Executor`
+its executor.  :class:`TuneExecutor` keeps the :class:`~sparsemod.executors.local.Executor`
 protocol (``submit`` / ``wait``) and runs ``Tuner.fit`` on a thread beside the search:
 
 - :class:`AxLoopSearcher`, a ``ray.tune.search.Searcher``, is the channel through which Tune
   asks for work: ``suggest`` hands over the next trial the search submitted (``None`` while
   none waits, ``Searcher.FINISHED`` once the search closed the executor), wrapped in
   ``ConcurrencyLimiter(max_concurrent)``;
-- each trial runs :func:`sparsemod.trial.run_trial` in a Tune function trainable with
+- each trial runs :func:`sparsemod.trial.run.run_trial` in a Tune function trainable with
   ``cpus_per_trial`` / ``gpus_per_trial`` (``tune.with_resources``; with a GPU it trains on
   ``cuda``, the GPU Ray assigned it, and quantizes and measures on the CPU); its job (parameters,
   seed and, for a morph child, the parent's weights from the driver's models/ folder) comes
   through the object store, never through the worker's disk;
 - a trial reports each rung epoch with ``tune.report``; :class:`RuleScheduler`, a Tune
   ``TrialScheduler``, hands the report to the search's stopping rule (the same
-  :class:`~sparsemod.stopping.MOASHA` object the worker process's reports go to) and stops
+  :class:`~sparsemod.search.stopping.MOASHA` object the worker process's reports go to) and stops
   the trial when the rule says so;
 - the trial's result comes back as a Tune checkpoint (``result.pt``: metrics and the trained
   weights), so ``ResultGrid`` holds every trial's model; :class:`TrialEvents`, a Tune
@@ -36,6 +36,8 @@ import hashlib
 import logging
 import os
 import queue
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 import socket
 import tempfile
 import threading
@@ -58,8 +60,8 @@ from sparsemod.data import DataBundle
 from sparsemod.errors import one_line
 from sparsemod.interrupt import shielded
 from sparsemod.problem import Problem, load_problem
-from sparsemod.stopping import Report
-from sparsemod.trial import TrialConfig, TrialJob, TrialResult, run_trial
+from sparsemod.trial.job import Report, TrialConfig, TrialJob, TrialResult
+from sparsemod.trial.run import run_trial
 
 RESULT_FILE = "result.pt"  # in a trial's final checkpoint: its TrialResult
 CONNECT_TIMEOUT_S = 10.0  # for a cluster's address to answer at all
@@ -309,7 +311,7 @@ def start_ray(settings: RaySettings, debug: bool) -> None:
                               f"within {CONNECT_TIMEOUT_S:g} s); give its head node's GCS port (6379 unless "
                               "ray start --port changed it; ray://: its client port, 10001)")
     # a cluster's nodes import sparsemod from the driver's copy
-    runtime_env = None if address is None else {"py_modules": [str(Path(__file__).parent)]}
+    runtime_env = None if address is None else {"py_modules": [str(Path(__file__).parent.parent)]}
     try:
         with shielded():  # ray.init replaces the search's SIGTERM handler; shielded() restores it
             ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
@@ -341,6 +343,14 @@ def check_resources(settings: RaySettings) -> None:
                               f"Ray runtime (address = local), got {wanted:g}")
 
 
+@dataclass(frozen=True)
+class Question:
+    """A rung report the scheduler asks about, and where the judge's answer goes."""
+
+    report: Report
+    answer: Future[bool]
+
+
 class TuneExecutor:
     """Runs the search's trials as a Tune experiment, ``max_concurrent`` at a time."""
 
@@ -358,10 +368,9 @@ class TuneExecutor:
         self.lock = threading.Lock()
         self.queued: list[TrialJob] = []  # submitted, not yet handed to Tune
         self.launched: dict[str, tuple[TrialJob, float]] = {}  # Tune trial id -> (job, when)
-        self.finished: queue.Queue[TrialResult] = queue.Queue()
+        # finished trials, and the scheduler's questions that the search's judge answers
+        self.events: queue.Queue[TrialResult | Question] = queue.Queue()
         self.closed = threading.Event()
-        self.judge: Callable[[Report], bool] | None = None
-        self.judging = threading.Event()  # a judge was given: reports can be decided
         self.error: BaseException | None = None
         example = ExampleSource(problem.source, problem.source.read_text(), splitter)
         # each trial uses its CPU share of torch threads, and trains on its GPU when it has one
@@ -417,10 +426,18 @@ class TuneExecutor:
         return {"index": job.index, "phase": job.phase, **job.params}
 
     def decide(self, report: Report) -> bool:
-        """The scheduler's question (on Tune's thread): go on?  The search's judge answers,
-        once ``wait`` has given it."""
-        self.judging.wait()
-        return self.judge(report) if self.judge is not None else True
+        """The scheduler's question (on Tune's thread): go on?  Answered by the search's
+        judge in ``wait``, on the search's thread (as the worker executor does): the judge
+        and the stopping rule's state are never used by two threads at once.  Tune's thread
+        waits meanwhile, at most while the search asks for its next trials."""
+        question = Question(report, Future())
+        self.events.put(question)
+        while not self.closed.is_set():
+            try:
+                return question.answer.result(timeout=1.0)
+            except FutureTimeout:
+                continue
+        return True  # the search is closing: Tune stops every trial
 
     def trial_ended(self, trial_id: str, last: dict, checkpoint: tune.Checkpoint | None) -> None:
         """A trial finished (its result is in its checkpoint) or the scheduler stopped it at
@@ -440,7 +457,7 @@ class TuneExecutor:
         else:
             result = TrialResult(job, "failed", reason="worker: the trial ended without a result",
                                  total_seconds=time.perf_counter() - launched)
-        self.finished.put(result)
+        self.events.put(result)
 
     def trial_failed(self, trial_id: str, error: str) -> None:
         """Tune gave up on a trial after ``max_failures`` retries (its worker died, ...)."""
@@ -448,21 +465,27 @@ class TuneExecutor:
             if trial_id not in self.launched:
                 return
             job, launched = self.launched[trial_id]
-        self.finished.put(TrialResult(job, "failed", reason=f"worker: {error}"[:500],
+        self.events.put(TrialResult(job, "failed", reason=f"worker: {error}"[:500],
                                       total_seconds=time.perf_counter() - launched))
 
     def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult:
-        self.judge = judge
-        self.judging.set()
         while True:
             try:
-                result = self.finished.get(timeout=1.0)
-                break
+                event = self.events.get(timeout=1.0)
             except queue.Empty:
                 interrupt.check()  # a signal whose exception a Ray call turned into a status
                 if not self.thread.is_alive():
                     raise RuntimeError(f"Ray Tune stopped: {type(self.error).__name__}: {self.error}"
                                        if self.error else "Ray Tune stopped") from self.error
+                continue
+            if isinstance(event, TrialResult):
+                result = event
+                break
+            try:
+                event.answer.set_result(judge(event.report) if judge is not None else True)
+            except BaseException:
+                event.answer.set_result(True)  # Tune's thread goes on; the search stops
+                raise
         with self.lock:
             self.launched = {k: v for k, v in self.launched.items() if v[0].index != result.job.index}
         self.board.drop.remote(result.job.index)
@@ -477,7 +500,6 @@ class TuneExecutor:
         """End the Tune run (stopping trials still running) and, if this process started
         the Ray runtime, shut it down."""
         self.closed.set()
-        self.judging.set()
         self.thread.join(timeout=60)
         if self.started_here:
             ray.shutdown()

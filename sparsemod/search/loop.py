@@ -1,18 +1,19 @@
 """The search loop (SpArSe, Fedorov et al. 2019, Sec. 3.3): Ax ask/tell over phases.
 
 1. ``sobol``: ``r1`` quasi-random trials, ``epochs1`` epochs each;
-2. ``gp``: ``r2`` rounds of ``batch_size`` trials from Ax's BoTorch model (multi-objective:
-   qLogNEHVI on the active objectives; one objective: qLogNEI), ``epochs2`` epochs each;
+2. ``gp``: ``r2`` rounds of ``batch_size`` trials picked by :mod:`sparsemod.optimizer` (a GP
+   of the error beside the exact costs; qLogNEHVI on the active objectives, one objective:
+   qLogNEI), ``epochs2`` epochs each;
 3. ``morph``: ``r3`` rounds of ``batch_size`` children of Pareto parents, picked by the same
    acquisition function among ``candidates`` morphs and attached to Ax, trained ``epochs3``
    epochs from their parent's weights (:mod:`sparsemod.morphisms`).
 
-Each finished trial is told to Ax (completed with its four metrics, or failed with its
-reason) and recorded in the results folder before the next one is asked for.
+Each trial is attached to Ax's record (:mod:`sparsemod.optimizer.record`) when asked, and
+told to it when it finishes (completed with its four metrics, or failed with its reason) and recorded in the results folder before the next one is asked for.
 
 With ``early_stopping``, every trial reports after each epoch that is one of its rungs (the
 others would cost a validation pass for no decision) and the stopping rule
-(:mod:`sparsemod.stopping`) may stop it; a stopped trial's row is its last report, its
+(:mod:`sparsemod.search.stopping`) may stop it; a stopped trial's row is its last report, its
 metrics are attached to Ax without a progression (so the GP fits them like a completed
 trial's: Ax fits the non-progression data of ``EARLY_STOPPED`` trials) and it is marked
 early-stopped.  Each trial's reports are kept in its Ax run metadata, so a resumed search
@@ -34,19 +35,19 @@ from tqdm import tqdm
 from sparsemod import interrupt
 from sparsemod.config import OBJECTIVES, TrainSettings
 from sparsemod.errors import one_line
-from sparsemod.executors import Executor
-from sparsemod.hypervolume import hypervolume
+from sparsemod.executors.base import Executor
+from sparsemod.front.hypervolume import hypervolume
 from sparsemod.morphisms.round import draw_kept
 from sparsemod.optimizer import kernel
 from sparsemod.optimizer.proposer import Observed, Proposer
 from sparsemod.optimizer.record import AxRecord, parameters_of, save_record
-from sparsemod.prefetch import Prefetch
 from sparsemod.problem import Problem
 from sparsemod.progress import Progress
 from sparsemod.report import write_report
-from sparsemod.results import ResultsFolder
-from sparsemod.stopping import MOASHA, Report
-from sparsemod.trial import Inheritance, TrialJob, TrialResult, trial_seed
+from sparsemod.search.prefetch import Prefetch
+from sparsemod.search.stopping import MOASHA
+from sparsemod.store.results import ResultsFolder
+from sparsemod.trial.job import Inheritance, Report, TrialJob, TrialResult, trial_seed
 
 REPORT_SECONDS = 10.0  # pareto.png and report.html are redrawn at most this often, and at the end
 

@@ -30,7 +30,9 @@ from sparsemod.config import QUANT_SCHEMES
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from torch.ao.quantization import (
-        QConfigMapping, default_dynamic_qconfig, get_default_qconfig_mapping,
+        QConfigMapping,
+        default_dynamic_qconfig,
+        get_default_qconfig_mapping,
     )
     from torch.ao.quantization.quantize_fx import convert_fx, fuse_fx, prepare_fx
 
