@@ -57,7 +57,7 @@ from sparsemod.optimizer import optimize_on_one_thread  # noqa: E402
 from sparsemod.optimizer.encoding import SobolStream  # noqa: E402
 from sparsemod.optimizer.proposer import Observed, Proposer  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
-from sparsemod.search.loop import quiet_ax  # noqa: E402
+from sparsemod.logs import quiet_ax  # noqa: E402
 
 
 def synthetic_metrics(params: dict, build, rng: random.Random) -> dict[str, float]:

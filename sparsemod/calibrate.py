@@ -28,8 +28,8 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable, cast
 
 import numpy as np

@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import logging
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
-from sparsemod.interrupt import RESUME, recording, stopped, stopping_signals
 from sparsemod.executors.worker import Worker, WorkerSetupError
+from sparsemod.interrupt import RESUME, recording, stopped, stopping_signals
+from sparsemod.logs import importing_quietly
 
 if TYPE_CHECKING:
     from sparsemod.data import DataBundle
@@ -88,17 +88,19 @@ def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
 
 
 def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, worker: Worker | None) -> int:
-    logging.disable(logging.INFO)  # Ax announces its SQL storage at import; sparsemod prints its own lines
-    try:
-        from sparsemod.store.lock import FolderLock, FolderLockedError
-        from sparsemod.store.results import (ResultsDamagedError, ResultsExistError, ResultsFolder, ResultsMissingError,
-                                       describe_fault)
-        from sparsemod.retrain import locate_arm, retrain_arm, summary
+    with importing_quietly():
         from sparsemod.optimizer.proposer import InfeasibleSpace
-        from sparsemod.search.loop import SearchStopped
         from sparsemod.optimizer.record import SnapshotError
-    finally:
-        logging.disable(logging.NOTSET)
+        from sparsemod.retrain import locate_arm, retrain_arm, summary
+        from sparsemod.search.loop import SearchStopped
+        from sparsemod.store.lock import FolderLock, FolderLockedError
+        from sparsemod.store.results import (
+            ResultsDamagedError,
+            ResultsExistError,
+            ResultsFolder,
+            ResultsMissingError,
+            describe_fault,
+        )
 
     try:
         if test_mode:
@@ -206,11 +208,12 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
 
     from sparsemod.executors.base import Executor
     from sparsemod.executors.local import ProblemSource, WorkerExecutor
-    from sparsemod.store.resume import check_settings, defining_settings, repair_rows
+    from sparsemod.logs import quiet_ax
     from sparsemod.optimizer import optimize_on_one_thread
     from sparsemod.optimizer.record import load_record, new_record
+    from sparsemod.search.loop import Search
     from sparsemod.store.results import describe_fault, set_state
-    from sparsemod.search.loop import Search, quiet_ax
+    from sparsemod.store.resume import check_settings, defining_settings, repair_rows
 
     train = settings.search
     quiet_ax(train.debug)

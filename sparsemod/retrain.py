@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from sparsemod.config import ConfigError, OBJECTIVES, Settings
+from sparsemod.config import OBJECTIVES, ConfigError, Settings
 from sparsemod.data import DataBundle
 from sparsemod.export import export
 from sparsemod.morphnet import apply_structure
@@ -26,12 +26,12 @@ from sparsemod.morphnet.expand import expand
 from sparsemod.morphnet.groups import OPS
 from sparsemod.problem import Problem
 from sparsemod.report.units import human
-from sparsemod.trial.quantize import quantize
 from sparsemod.store.results import atomic_write_text
-from sparsemod.trial.train import accuracy, loader, train
 from sparsemod.trial.checks import check_runs
 from sparsemod.trial.job import TrialConfig, trial_seed
 from sparsemod.trial.measure import measure
+from sparsemod.trial.quantize import quantize
+from sparsemod.trial.train import accuracy, loader, train
 
 
 def available_arms(folder: Path) -> list[str]:

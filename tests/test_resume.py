@@ -78,15 +78,19 @@ def test_experiment_models_and_lock_are_consistent(killed_and_resumed):
 def test_a_second_search_on_a_locked_folder_is_refused(tmp_path, capsys):
     config = write_config(tmp_path, train={"r1": "1", "r2": "0"})
     assert main(["--config", str(config)]) == 0
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen(  # another search's process: the lock held, its pid in the file
+        [sys.executable, "-c", "import os, sys, time; from pathlib import Path; from sparsemod.store.lock import "
+         "FolderLock; lock = FolderLock(Path(sys.argv[1])).__enter__(); print('held', flush=True); time.sleep(60)",
+         str(tmp_path / "results" / "run")], stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        (tmp_path / "results" / "run" / ".lock").write_text(str(sleeper.pid))
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         assert main(["--config", str(config), "--resume"]) == 2
-        assert f"in use by another sparsemod search (pid {sleeper.pid})" in capsys.readouterr().err
+        assert f"in use by another sparsemod search (pid {holder.pid})" in capsys.readouterr().err
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    assert main(["--config", str(config), "--resume"]) == 0  # a dead owner's lock is taken over
+        holder.kill()  # as SIGKILL would end a search: no clean-up of its own
+        holder.wait()
+    assert (tmp_path / "results" / "run" / ".lock").exists()  # the killed owner's file stays...
+    assert main(["--config", str(config), "--resume"]) == 0  # ...and locks nothing
 
 
 def test_resume_without_a_search_is_a_clear_error(tmp_path, capsys):

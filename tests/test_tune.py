@@ -25,7 +25,8 @@ from conftest import REPO, write_config
 from sparsemod.cli import main
 from sparsemod.optimizer.record import load_record
 from sparsemod.search.stopping import MOASHA
-from sparsemod.executors.tune import RESULT_FILE, ExampleSource, RuleScheduler
+from sparsemod.executors.tune_hooks import RuleScheduler
+from sparsemod.executors.tune_trainable import RESULT_FILE, ExampleSource
 from test_executors import crashy_search
 
 RAY = "[RAY]\naddress = local\nmax_concurrent = 2\ncpus_per_trial = 1\nmax_failures = 1\n"

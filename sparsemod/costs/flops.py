@@ -15,7 +15,6 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-
 _GATES = {nn.LSTM: 4, nn.GRU: 3, nn.RNN: 1}
 
 

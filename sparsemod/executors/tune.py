@@ -2,7 +2,7 @@
 search loop (:class:`sparsemod.search.loop.Search`) asks Ax for.
 
 The search loop stays the one place where phases, Ax and the results folder live; Tune is
-its executor.  :class:`TuneExecutor` keeps the :class:`~sparsemod.executors.local.Executor`
+its executor.  :class:`TuneExecutor` keeps the :class:`~sparsemod.executors.base.Executor`
 protocol (``submit`` / ``wait``) and runs ``Tuner.fit`` on a thread beside the search:
 
 - :class:`AxLoopSearcher`, a ``ray.tune.search.Searcher``, is the channel through which Tune
@@ -31,17 +31,11 @@ experiment.json is the one source of truth, and the trials it re-runs are new Tu
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import logging
-import os
 import queue
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
-import socket
-import tempfile
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -49,298 +43,26 @@ from typing import Any, Callable
 
 import ray
 import torch
-from ray import cloudpickle, tune
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray import tune
 from ray.tune.search import ConcurrencyLimiter, Searcher
-from ray.tune.stopper import Stopper
 
 from sparsemod import interrupt
-from sparsemod.config import OBJECTIVES, ConfigError, RaySettings
+from sparsemod.config import ConfigError, RaySettings
 from sparsemod.data import DataBundle
 from sparsemod.errors import one_line
-from sparsemod.interrupt import shielded
-from sparsemod.problem import Problem, load_problem
+from sparsemod.executors.ray_runtime import check_storage_folder, start_ray
+from sparsemod.executors.tune_hooks import (
+    AxLoopSearcher,
+    Closed,
+    RuleScheduler,
+    TrialEvents,
+    logger_callbacks,
+    trial_name,
+)
+from sparsemod.executors.tune_trainable import RESULT_FILE, ExampleSource, JobBoard, report_of, tune_trial
+from sparsemod.logs import quiet_ray
+from sparsemod.problem import Problem
 from sparsemod.trial.job import Report, TrialConfig, TrialJob, TrialResult
-from sparsemod.trial.run import run_trial
-
-RESULT_FILE = "result.pt"  # in a trial's final checkpoint: its TrialResult
-CONNECT_TIMEOUT_S = 10.0  # for a cluster's address to answer at all
-# HTTP/2's connection preface, then an empty SETTINGS frame (RFC 9113, section 3.4)
-HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 0x4, 0, 0, 0, 0, 0])
-
-
-@dataclass(frozen=True)
-class ExampleSource:
-    """The example file, sent with the trainable (not read from a shared disk)."""
-
-    path: Path
-    text: str
-    splitter: bool
-
-    def materialize(self) -> Path:
-        """The file on this node: the original where it is readable and the same, else a
-        copy in a folder named by its content's hash (two searches or two users with
-        different files never write the same path; the same file, the same bytes)."""
-        with contextlib.suppress(OSError):  # not on this node, or unreadable: use the copy
-            if self.path.read_text() == self.text:
-                return self.path
-        digest = hashlib.sha256(self.text.encode()).hexdigest()[:16]
-        folder = Path(tempfile.gettempdir()) / f"sparsemod-{os.getuid()}-{digest}"
-        target = folder / self.path.name
-        if not target.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
-            partial = folder / f".{self.path.name}.{os.getpid()}"
-            partial.write_text(self.text)
-            partial.replace(target)  # atomic: a concurrent trial sees the whole file or none
-        return target
-
-
-class JobBoard:
-    """A Ray actor holding the jobs of submitted trials (a morph child's with its parent's
-    weights), so that they reach any node through the object store, and a retried trial
-    gets its job again."""
-
-    def __init__(self) -> None:
-        self.jobs: dict[int, TrialJob] = {}
-
-    def put(self, job: TrialJob) -> None:
-        self.jobs[job.index] = job
-
-    def get(self, index: int) -> TrialJob:
-        return self.jobs[index]
-
-    def drop(self, index: int) -> None:
-        self.jobs.pop(index, None)
-
-
-def report_metrics(report: Report) -> dict[str, Any]:
-    """A rung report as a Tune result."""
-    return {"index": report.trial, "epoch": report.epoch, "max_epochs": report.max_epochs,
-            "bracket": report.bracket, **report.metrics}
-
-
-def report_of(result: dict[str, Any], objectives: tuple[str, ...] = OBJECTIVES) -> Report | None:
-    """The :class:`Report` a Tune result carries (``None`` for a trial's final result)."""
-    if result.get("final", True):
-        return None
-    return Report(int(result["index"]), int(result["epoch"]), int(result["max_epochs"]),
-                  {name: float(result[name]) for name in objectives if name in result}, str(result["bracket"]))
-
-
-def tune_trial(config: dict, example: ExampleSource, data: DataBundle, trial_config: TrialConfig,
-               board: Any) -> None:
-    """The Tune trainable: run the job ``config["index"]``, report its rung epochs, and
-    report its result last, with a checkpoint holding it."""
-    job = ray.get(board.get.remote(config["index"]))
-    problem = load_problem(example.materialize(), example.splitter)
-
-    def decide(report: Report) -> bool:
-        tune.report({**report_metrics(report), "final": False})
-        return True  # reached only when the scheduler let the trial go on
-
-    result = run_trial(job, problem, data, trial_config, decide)
-    result.job = replace(job, inherit=None)  # the driver has the parent's weights
-    with tempfile.TemporaryDirectory() as folder:
-        torch.save(result, Path(folder) / RESULT_FILE)
-        tune.report({"index": job.index, "final": True, "status": result.status, "epoch": result.epochs_trained,
-                     "parent": job.inherit.arm if job.inherit is not None else "",  # weights it started from
-                     "train_seconds": result.train_seconds, **result.metrics, **result.extras},
-                    checkpoint=tune.Checkpoint.from_directory(folder))
-
-
-class DriverBound:
-    """Tune pickles its searcher, scheduler, stopper and callbacks into its experiment folder
-    (for ``Tuner.restore``); these hold the live search, which stays out of the pickle: a
-    restored one reads results and hands out no trial (``--resume`` continues a search)."""
-
-    bound = ("executor", "rule", "closed")
-
-    def __getstate__(self) -> dict:
-        return {k: (None if k in self.bound else v) for k, v in self.__dict__.items()}
-
-
-class RuleScheduler(DriverBound, FIFOScheduler):
-    """A stopping rule as a Tune ``TrialScheduler``: each rung report of a trial goes to
-    ``rule`` (e.g. ``MOASHA(...).on_report``), and the trial stops when it answers False.
-    Trials start in the order the searcher hands them over (FIFO)."""
-
-    def __init__(self, rule: Callable[[Report], bool], objectives: tuple[str, ...] = OBJECTIVES):
-        super().__init__()
-        self.rule, self.objectives = rule, objectives
-
-    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        report = report_of(result, self.objectives)
-        if report is None or self.rule is None or self.rule(report):
-            return TrialScheduler.CONTINUE
-        return TrialScheduler.STOP
-
-
-class AxLoopSearcher(DriverBound, Searcher):
-    """Tune's channel into the search loop: ``suggest`` returns the next submitted trial's
-    config (its Ax index, phase and parameters), ``None`` while none waits (Tune asks
-    again), ``Searcher.FINISHED`` once the search is done.  Results go to Ax from the search
-    loop, which :class:`TrialEvents` feeds."""
-
-    def __init__(self, executor: TuneExecutor):
-        super().__init__()
-        self.executor = executor
-
-    def suggest(self, trial_id: str) -> dict | str | None:  # type: ignore[override]  # Ray's own FINISHED is a str
-        return self.executor.hand_over(trial_id) if self.executor is not None else Searcher.FINISHED
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        """Nothing to do: :class:`TrialEvents` hands the search the trial itself (its checkpoint or its error)."""
-
-
-class TrialEvents(DriverBound, tune.Callback):
-    """Finished, stopped and failed trials, from Tune to the executor."""
-
-    def __init__(self, executor: TuneExecutor):
-        self.executor = executor
-
-    def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        if self.executor is None:
-            return
-        self.executor.trial_ended(trial.trial_id, trial.last_result, trial.checkpoint)
-
-    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
-        if self.executor is not None:
-            self.executor.trial_failed(trial.trial_id, failure(trial))
-
-
-def failure(trial) -> str:
-    """The last error of a trial Tune gave up on, in one line: from the files Tune has just
-    written to the driver's copy of the trial folder (its storage copy is synced later)."""
-    pickled, text = trial.pickled_error_file, trial.error_file
-    if pickled and os.path.isfile(pickled):
-        with open(pickled, "rb") as handle:
-            error = cloudpickle.load(handle)
-        lines = str(error).strip().splitlines()
-        return f"{type(error).__name__}: {lines[0] if lines else ''}"
-    if text and os.path.isfile(text):  # "Failure # n (occurred at ...)" then the error, per failure
-        last = Path(text).read_text().strip().split("Failure # ")[-1].splitlines()
-        return last[1] if len(last) > 1 else "unknown error"
-    return "unknown error"
-
-
-class Closed(DriverBound, Stopper):
-    """Ends the Tune run once the search closed the executor (trials still running stop)."""
-
-    def __init__(self, closed: threading.Event):
-        self.closed = closed
-
-    def __call__(self, trial_id: str, result: dict) -> bool:
-        return False
-
-    def stop_all(self) -> bool:
-        return self.closed is None or self.closed.is_set()
-
-
-def trial_name(trial) -> str:
-    """Tune's name and folder of a trial: sparsemod's (Ax's) trial index."""
-    return f"trial_{trial.config['index']}"
-
-
-def logger_callbacks(names: tuple[str, ...], experiment: str, storage: str) -> list:
-    """The optional MLflow / W&B loggers (TensorBoard, CSV and JSON are Tune's defaults)."""
-    callbacks: list[tune.Callback] = []
-    for name in names:
-        if name == "mlflow":
-            from ray.air.integrations.mlflow import MLflowLoggerCallback
-
-            uri = storage if "://" in storage else Path(storage).as_uri()
-            callbacks.append(MLflowLoggerCallback(tracking_uri=f"{uri}/mlruns", experiment_name=experiment))
-        elif name == "wandb":
-            from ray.air.integrations.wandb import WandbLoggerCallback
-
-            callbacks.append(WandbLoggerCallback(project=experiment))
-    return callbacks
-
-
-def quiet_ray(debug: bool) -> None:
-    """Ray's and Tune's own lines (start-up, trial tables, error traces Tune also writes to
-    its folder) are shown with ``debug`` only; trials.csv has every trial's reason."""
-    logging.getLogger("ray").setLevel(logging.INFO if debug else logging.CRITICAL)
-    if not debug:
-        # Tune's newer console output prints its experiment table at every verbosity; the
-        # classic reporter prints nothing at verbose = 0.
-        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-
-
-def check_storage_folder(folder: Path) -> None:
-    """A local ``storage_path`` that cannot be created is the config's error, before Ray starts."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"[RAY] storage_path: expected a folder sparsemod can create, got {str(folder)!r} "
-                          f"({type(error).__name__}: {error.strerror or error})") from None
-
-
-def speaks_http2(connection: socket.socket) -> bool:
-    """Whether the server on ``connection`` answers as a gRPC server (Ray's GCS, a Ray Client
-    server) does: to HTTP/2's client preface it replies with a SETTINGS frame, whose 9-byte
-    header has type 0x4 (RFC 9113, sections 3.4 and 6.5)."""
-    connection.sendall(HTTP2_PREFACE)
-    header = b""
-    try:
-        while len(header) < 9 and (chunk := connection.recv(9 - len(header))):
-            header += chunk
-    except TimeoutError:  # accepted, but silent
-        return False
-    return len(header) == 9 and header[3] == 0x4
-
-
-def start_ray(settings: RaySettings, debug: bool) -> None:
-    """``ray.init`` for ``address``: this machine's own runtime (``local``) or a cluster's.
-
-    An address where no cluster answers, or where something else does, is a one-line error
-    naming the key: ``ray.init`` itself would retry it for ever.
-    """
-    address = None if settings.address == "local" else settings.address
-    if address not in (None, "auto"):
-        host, port = address.removeprefix("ray://").rsplit(":", 1)
-        tls = os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true")  # TLS first: no preface to answer
-        try:
-            with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S) as connection:
-                grpc = tls or speaks_http2(connection)
-        except OSError as error:
-            raise ConfigError(f"[RAY] address: nothing answers at {address} ({error.strerror or error}); "
-                              "start the cluster (ray start --head) or set address = local") from None
-        if not grpc:
-            raise ConfigError(f"[RAY] address: {address} answers, but not as a Ray cluster (no gRPC reply "
-                              f"within {CONNECT_TIMEOUT_S:g} s); give its head node's GCS port (6379 unless "
-                              "ray start --port changed it; ray://: its client port, 10001)")
-    # a cluster's nodes import sparsemod from the driver's copy
-    runtime_env = None if address is None else {"py_modules": [str(Path(__file__).parent.parent)]}
-    try:
-        with shielded():  # ray.init replaces the search's SIGTERM handler; shielded() restores it
-            ray.init(address=address, runtime_env=runtime_env, include_dashboard=False,
-                     log_to_driver=debug, configure_logging=debug,
-                     logging_level=logging.INFO if debug else logging.ERROR)
-    except ConnectionError as error:  # auto: no cluster on this machine; an address: one that refused us
-        reason = str(error).split(". ")[0]
-        if address == "auto":
-            raise ConfigError(f"[RAY] address: auto found no Ray cluster ({reason}); start one "
-                              "(ray start --head) or set address = local") from None
-        # Ray turns its token authentication on by itself for auto only, never for an address
-        hint = ("" if os.environ.get("RAY_AUTH_MODE") else "; if its head node runs Ray's token "
-                "authentication, run with RAY_AUTH_MODE=token (and its token in ~/.ray/auth_token or "
-                "RAY_AUTH_TOKEN), or use address = auto on the head node")
-        raise ConfigError(f"[RAY] address: the Ray cluster at {address} refused the connection ({reason}){hint}") from None
-    if address is None:
-        check_resources(settings)
-
-
-def check_resources(settings: RaySettings) -> None:
-    """On this machine's runtime, a trial asking for more than there is would wait for ever
-    (Tune only warns): refuse it now, naming the key."""
-    have = ray.cluster_resources()
-    for key, resource in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")):
-        wanted, total = getattr(settings, key), have.get(resource, 0.0)
-        if wanted > total:
-            ray.shutdown()
-            raise ConfigError(f"[RAY] {key}: expected at most the {total:g} {resource}s of this machine's "
-                              f"Ray runtime (address = local), got {wanted:g}")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from typing import Callable, Sequence
 from sparsemod.morphisms.operators import Morphism
 from sparsemod.space import Choice, Fixed, Float, Int, Parameter
 
-
 PRESERVING_FIRST = 0.75
 BATCHES = 8  # draws of children at most to find enough that ``keep`` (the budget's bounds) admits
 

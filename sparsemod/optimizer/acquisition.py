@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import torch
+from botorch.acquisition import AcquisitionFunction
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.parego import qLogNParEGO
@@ -34,7 +35,6 @@ from botorch.models import ModelList, SingleTaskGP
 from botorch.models.deterministic import GenericDeterministicModel
 from botorch.models.transforms.outcome import Standardize
 from botorch.optim import optimize_acqf_discrete
-from botorch.acquisition import AcquisitionFunction
 from botorch.sampling import MCSampler, SobolQMCNormalSampler
 from botorch.sampling.get_sampler import get_sampler
 from gpytorch.mlls import ExactMarginalLogLikelihood

@@ -33,11 +33,11 @@ from ax.storage.json_store.registry import (
     CORE_ENCODER_REGISTRY,
 )
 
-from sparsemod.config import TrainSettings
+from sparsemod.config import OBJECTIVES, TrainSettings
 from sparsemod.errors import one_line
 from sparsemod.problem import Problem
-from sparsemod.store.results import atomic_write_text
 from sparsemod.space import to_ax
+from sparsemod.store.results import atomic_write_text
 
 PROPERTY = "sparsemod_settings"  # the key in the experiment's properties: the defining settings
 _REDUNDANT_IN_GENERATOR_RUN = ("search_space", "optimization_config")
@@ -55,6 +55,41 @@ class AxRecord:
     @property
     def trials(self) -> dict[int, Trial]:
         return cast(dict[int, Trial], self.experiment.trials)  # the Client's trials have one arm each
+
+    def attach(self, params: dict[str, Any], metadata: dict[str, Any]) -> int:
+        """A new trial of ``params``, running, with sparsemod's ``metadata`` (phase, parent, ...)."""
+        index = self.client.attach_trial(parameters=params)
+        self.trials[index].update_run_metadata(metadata)
+        return index
+
+    def tell(self, index: int, status: str, metrics: dict[str, float], reason: str) -> None:
+        """A finished trial: completed with its four metrics, stopped early (its data first,
+        so the GP learns from it), or failed with the first line of its reason."""
+        raw = {name: metrics[name] for name in OBJECTIVES} if status in ("completed", "stopped") else {}
+        if status == "completed":
+            self.client.complete_trial(index, raw_data=raw)
+        elif status == "stopped":
+            self.client.attach_data(index, raw_data=raw)
+            self.client.mark_trial_early_stopped(index)
+        else:
+            self.client.mark_trial_failed(index, failed_reason=reason.splitlines()[0] if reason else "")
+
+    def phase_of(self, index: int) -> str:
+        return self.trials[index].run_metadata.get("phase", "")
+
+    def asked(self, phase: str) -> int:
+        """Trials of ``phase``, but those abandoned unrun (their budget is not spent)."""
+        return sum(1 for t in self.trials.values() if self.phase_of(t.index) == phase and not t.status.is_abandoned)
+
+    def completed(self) -> int:
+        return sum(1 for t in self.trials.values() if t.status.is_completed)
+
+    def parents_in_use(self, excluding: int | None = None) -> frozenset[str]:
+        """Parents of morph children still running (but trial ``excluding``, which just
+        finished): their models stay, off the front or not, so that a resumed search re-runs
+        those children from the same weights."""
+        return frozenset(str(t.run_metadata["parent"]) for index, t in self.trials.items()
+                         if t.status.is_running and index != excluding and t.run_metadata.get("parent"))
 
 
 def parameters_of(trial: Trial) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import warnings
 from pathlib import Path
@@ -12,6 +11,7 @@ import pandas as pd
 
 from sparsemod.errors import one_line
 from sparsemod.front.pareto import pareto_mask
+from sparsemod.logs import importing_quietly, quiet_ax
 from sparsemod.report import write_report
 
 
@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.folder} holds no search (trials.csv, experiment.json)", file=sys.stderr)
         return 2
     warnings.filterwarnings("ignore")
-    logging.disable(logging.INFO)  # Ax announces its SQL storage at import, as in main.py
-    from sparsemod.optimizer.record import load_record
+    with importing_quietly():
+        from sparsemod.optimizer.record import load_record
+    quiet_ax(debug=False)
 
     try:
         optimization = load_record(args.folder / "experiment.json").experiment.optimization_config

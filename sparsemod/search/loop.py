@@ -23,10 +23,8 @@ rebuilds the rule's rungs.
 from __future__ import annotations
 
 import json
-import logging
 import random
 import time
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
@@ -36,7 +34,6 @@ from sparsemod import interrupt
 from sparsemod.config import OBJECTIVES, TrainSettings
 from sparsemod.errors import one_line
 from sparsemod.executors.base import Executor
-from sparsemod.front.hypervolume import hypervolume
 from sparsemod.morphisms.round import draw_kept
 from sparsemod.optimizer import kernel
 from sparsemod.optimizer.proposer import Observed, Proposer
@@ -44,43 +41,14 @@ from sparsemod.optimizer.record import AxRecord, parameters_of, save_record
 from sparsemod.problem import Problem
 from sparsemod.progress import Progress
 from sparsemod.report import write_report
+from sparsemod.search.phases import Phase, phases
 from sparsemod.search.prefetch import Prefetch
+from sparsemod.search.stagnation import stagnation
 from sparsemod.search.stopping import MOASHA
 from sparsemod.store.results import ResultsFolder
 from sparsemod.trial.job import Inheritance, Report, TrialJob, TrialResult, trial_seed
 
 REPORT_SECONDS = 10.0  # pareto.png and report.html are redrawn at most this often, and at the end
-
-@dataclass(frozen=True)
-class Phase:
-    name: str  # also the Ax generation node's name
-    trials: int
-    epochs: int
-    batch: int  # trials asked for at once
-
-
-def phases(settings: TrainSettings, morphing: bool = True) -> list[Phase]:
-    """The planned phases; ``morphing`` False drops the morphism rounds."""
-    planned = [
-        Phase("sobol", settings.r1, settings.epochs1, settings.r1),
-        Phase("gp", settings.r2 * settings.batch_size, settings.epochs2, settings.batch_size),
-    ]
-    if morphing and settings.morphisms and settings.r3:
-        planned.append(Phase("morph", settings.r3 * settings.batch_size, settings.epochs3, settings.batch_size))
-    return planned
-
-
-def quiet_ax(debug: bool) -> None:
-    """Ax logs every trial at INFO; sparsemod prints its own line per trial."""
-    level = logging.INFO if debug else logging.WARNING
-    # Ax gives each module's logger its own level, so the parent's level is not enough.
-    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("ax", "botorch")]:
-        logging.getLogger(name).setLevel(level)
-    if not debug:
-        # A GP asked while trials train can model a single completed trial, whose outcomes
-        # are constant by construction: Ax's notice of it is nothing a user can act on.
-        logging.getLogger("ax.adapter.transforms.standardize_y").setLevel(logging.ERROR)
-
 
 class SearchStopped(RuntimeError):
     """The search cannot go on (one line for the user); time.txt records it."""
@@ -154,14 +122,14 @@ class Search:
         """Keep the executor full: ask when a slot is free (a whole ``batch`` when idle), and
         while trials run, have the next suggestions generated in the background."""
         phase_start = time.perf_counter() - self.phase_seconds.get(phase.name, 0.0)
-        asked = self._asked(phase) - len(self._held(phase))  # submitted to the executor
+        asked = self.record.asked(phase.name) - len(self._held(phase))  # submitted to the executor
         for job in rerun:
             self.executor.submit(job)
         while asked < phase.trials or self.executor.pending:
             interrupt.check()  # between trials: a signal a library call swallowed stops the search
             free = self.executor.capacity - self.executor.pending
             if asked < phase.trials and phase.name not in self.stopped and phase.name != "sobol":
-                reason = self._stagnation(phase)
+                reason = stagnation(self.results, self.settings, phase.name)
                 if reason:
                     self.stopped[phase.name] = reason
                     progress.message(f"stopping the {phase.name} phase early: {reason}")
@@ -176,7 +144,7 @@ class Search:
             if not self.executor.pending:
                 break  # stopped early, nothing running
             self._flush_experiment()  # once per trial, and before the background ask uses Ax
-            self._start_prefetch(phase if self._asked(phase) < phase.trials else upcoming)
+            self._start_prefetch(phase if self.record.asked(phase.name) < phase.trials else upcoming)
             self._flush_report()  # while the next trial trains and the next ask runs
             result = self.executor.wait(self._judge)
             self._join_prefetch(progress)
@@ -191,38 +159,10 @@ class Search:
         self.reports.setdefault(report.trial, {})[report.epoch] = report
         return self.stopping.on_report(report) if self.stopping is not None else True
 
-    def hypervolume_after(self, trials: int) -> float:
-        """Hypervolume of the feasible completed trials among the first ``trials``, every
-        objective scaled by a reference fixed by the Sobol trials (1.1 x their worst)."""
-        table = self.results.table()
-        objectives = list(self.settings.objective_names)
-        sobol = table[(table["phase"] == "sobol") & (table["status"] == "completed")]
-        if sobol.empty:
-            return 0.0
-        reference = 1.1 * sobol[objectives].to_numpy(dtype=float).max(axis=0) + 1e-12
-        usable = ((table["status"] == "completed") & self.results.feasible_mask(table)).to_numpy()
-        values = table[objectives].to_numpy(dtype=float)[:trials]
-        return hypervolume(values[usable[:trials]], reference)
-
-    def _stagnation(self, phase: Phase) -> str | None:
-        """The reason to stop, when the hypervolume grew by less than ``tolerance`` (relative)
-        over the last ``patience`` trials of this phase."""
-        settings = self.settings
-        in_phase = sum(1 for row in self.results.rows if row["phase"] == phase.name)
-        if settings.tolerance <= 0 or in_phase < settings.patience:
-            return None
-        done = len(self.results.rows)  # two hypervolumes, not one per trial so far
-        before, now = self.hypervolume_after(done - settings.patience), self.hypervolume_after(done)
-        growth = (now - before) / before if before > 0 else (float("inf") if now > 0 else 0.0)
-        if growth < settings.tolerance:
-            return (f"hypervolume grew {100 * growth:.3g}% over the last {settings.patience} "
-                    f"trials (< tolerance {100 * settings.tolerance:g}%)")
-        return None
-
     def _ask(self, phase: Phase, count: int, progress: Progress) -> list[TrialJob]:
         """Ask now, while no trial runs (the optimizer's time is not hidden)."""
         if phase.name != "sobol":
-            progress.message(f"{phase.name}: fitting the model on {self._completed()} trials...")
+            progress.message(f"{phase.name}: fitting the model on {self.record.completed()} trials...")
         start = time.perf_counter()
         jobs = self._suggest(phase, count)
         if not jobs and phase.name not in self.stopped:
@@ -238,10 +178,10 @@ class Search:
         """Generate ``target``'s next trials in the background while the running ones train,
         once no submitted trial waits for a slot (later asks see more results)."""
         if (target is None or target.name == "sobol" or target.name in self.stopped
-                or self.prefetch.running or self.held or not self._completed()
+                or self.prefetch.running or self.held or not self.record.completed()
                 or self.executor.pending > self.executor.capacity):
             return
-        remaining = target.trials - self._asked(target)
+        remaining = target.trials - self.record.asked(target.name)
         if remaining > 0:
             count = min(self.executor.capacity, remaining)
             self.prefetch.start(target.name, lambda: self._suggest(target, count))
@@ -293,16 +233,11 @@ class Search:
                 chosen = self.proposer.start(count, tried=sobol)
             else:
                 chosen = self.proposer.gp(count, self._observed(), tried=arms)
-            asked = {self._attach(params, {"phase": phase.name}): params for params in chosen}
+            asked = {self.record.attach(params, {"phase": phase.name}): params for params in chosen}
             if not asked:
                 self.stopped[phase.name] = "no untried candidate of the pool fits the budget"
         self._record_counts(list(asked))
         return [self._job(index, phase, params) for index, params in asked.items()]
-
-    def _attach(self, params: dict, metadata: dict) -> int:
-        index = self.record.client.attach_trial(parameters=params)
-        self.record.trials[index].update_run_metadata(metadata)
-        return index
 
     def _record_counts(self, indices: list[int]) -> None:
         """The candidates drawn and rejected so far, by phase, kept with the newest trial (a
@@ -338,14 +273,6 @@ class Search:
         if jobs:
             self._save_experiment()
 
-    def _asked(self, phase: Phase) -> int:
-        """Trials of ``phase`` in Ax, but those abandoned unrun (their budget is not spent)."""
-        return sum(1 for t in self.record.trials.values()
-                   if self._phase_of(t.index) == phase.name and not t.status.is_abandoned)
-
-    def _completed(self) -> int:
-        return sum(1 for t in self.record.trials.values() if t.status.is_completed)
-
     @staticmethod
     def _trials(jobs: list[TrialJob]) -> str:
         return "trial " + str(jobs[0].index) if len(jobs) == 1 else "trials " + ", ".join(str(j.index) for j in jobs)
@@ -370,7 +297,7 @@ class Search:
             unscored = one_line(error, typed=True, limit=300)
             tqdm.write(f"warning: morph candidates not scored ({unscored}); taking them in the order drawn")
             chosen = self.proposer.morph(candidates, count, observed, scored=False)
-        return {self._attach(child.params, {"phase": "morph", "parent": child.parent, "operators": list(child.operators),
+        return {self.record.attach(child.params, {"phase": "morph", "parent": child.parent, "operators": list(child.operators),
                                             **({"unscored": unscored} if unscored else {})}): child.params
                 for child in chosen}
 
@@ -390,16 +317,6 @@ class Search:
                         trial_seed(self.settings.seed, index), inheritance,
                         report_epochs=tuple(self.stopping.rungs(phase.epochs)) if self.stopping else ())
 
-    def _parents_in_use(self, excluding: int | None = None) -> frozenset[str]:
-        """Parents of morph children still running (but trial ``excluding``, which just
-        finished): their models stay (off the front or not) so that a resumed search re-runs
-        those children from the same weights."""
-        return frozenset(str(t.run_metadata["parent"]) for index, t in self.record.trials.items()
-                         if t.status.is_running and index != excluding and t.run_metadata.get("parent"))
-
-    def _phase_of(self, index: int) -> str:
-        return self.record.trials[index].run_metadata.get("phase", "")
-
     def _reconcile(self) -> list[TrialJob]:
         """After a kill: tell Ax the trials trials.csv has but experiment.json still shows
         running; return the jobs of trials that were running and must run again."""
@@ -411,15 +328,15 @@ class Search:
                 continue
             if index in recorded:
                 row = recorded[index]
-                self._tell(index, row["status"], {m: float(row[m]) for m in OBJECTIVES},
+                self.record.tell(index, row["status"], {m: float(row[m]) for m in OBJECTIVES},
                            str(row["reason"]))
             else:
-                rerun.append(self._job(index, by_name[self._phase_of(index)], parameters_of(trial)))
+                rerun.append(self._job(index, by_name[self.record.phase_of(index)], parameters_of(trial)))
         if self.results.rows:  # pareto.csv, .png, report.html may predate trials.csv (a kill between writes)
             pareto = self.results.write_tables()
             write_report(self.results.folder, self.results.table(), pareto, self.settings.objective_names)
         if self.results.rows or rerun:
-            self.results.drop_models_off_front(self._parents_in_use())
+            self.results.drop_models_off_front(self.record.parents_in_use())
             self._save_experiment()
             self._flush_experiment()
         return rerun
@@ -428,8 +345,8 @@ class Search:
         self._keep_reports(result.job.index)
         # recorded before Ax is told: when a write fails (a full disk), the experiment.json the
         # clean-up saves still shows the trial running, and a resume runs it again
-        on_front = self.results.record(result, self._parents_in_use(excluding=result.job.index))
-        self._tell(result.job.index, result.status, result.metrics, result.reason)
+        on_front = self.results.record(result, self.record.parents_in_use(excluding=result.job.index))
+        self.record.tell(result.job.index, result.status, result.metrics, result.reason)
         self._save_experiment()
         self.report_due = True
         progress.trial_finished(result, on_front)
@@ -445,15 +362,6 @@ class Search:
                 for r in reports]})
             self._save_experiment()
             self._flush_experiment()  # now, before trials.csv has the trial's row
-
-    def _tell(self, index: int, status: str, metrics: dict[str, float], reason: str) -> None:
-        if status == "completed":
-            self.record.client.complete_trial(index, raw_data={name: metrics[name] for name in OBJECTIVES})
-        elif status == "stopped":  # the data first, so the GP learns from the stopped trial
-            self.record.client.attach_data(index, raw_data={name: metrics[name] for name in OBJECTIVES})
-            self.record.client.mark_trial_early_stopped(index)
-        else:
-            self.record.client.mark_trial_failed(index, failed_reason=reason.splitlines()[0] if reason else "")
 
     def _save_experiment(self) -> None:
         """Mark experiment.json out of date; :meth:`_flush_experiment` writes it once per

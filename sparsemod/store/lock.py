@@ -1,51 +1,50 @@
-"""One search per results folder: a lock file holding the owner's process id."""
+"""One search per results folder: an OS file lock (``filelock``) on ``{folder}/.lock``.
+
+The kernel releases the lock when its process ends, however it ends (a SIGKILL, the OOM
+killer), so a killed search never leaves a lock behind and ``--resume`` needs no clean-up;
+the file also holds the owner's process id, for the message to whoever is refused.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 
 class FolderLockedError(RuntimeError):
     """Another live process is searching in this folder."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class FolderLock:
-    """``with FolderLock(folder):`` — refused while another live process holds it; a lock
-    left by a killed process is taken over."""
+    """``with FolderLock(folder):`` — refused at once while another process holds it."""
 
     def __init__(self, folder: Path):
         self.path = folder / ".lock"
+        self.lock = FileLock(self.path, timeout=0, is_singleton=False, on_acquired=self._sign)
+
+    @staticmethod
+    def _sign(descriptor: int) -> None:
+        """The owner's pid, for the message to a search refused, written through the lock's
+        own descriptor once it is held."""
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, str(os.getpid()).encode(), 0)
 
     def __enter__(self) -> "FolderLock":
-        while True:
-            try:
-                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    owner = int(self.path.read_text().strip() or "0")
-                except (OSError, ValueError):
-                    owner = 0
-                if owner and owner != os.getpid() and _alive(owner):
-                    raise FolderLockedError(
-                        f"{self.path.parent} is in use by another sparsemod search (pid {owner}); "
-                        f"wait for it to finish or stop it (a lock left by a killed run is "
-                        f"taken over automatically)") from None
-                self.path.unlink(missing_ok=True)  # stale: its owner is gone
-                continue
-            with os.fdopen(handle, "w") as file:
-                file.write(str(os.getpid()))
-            return self
+        try:
+            owner = self.path.read_text().strip()
+        except OSError:
+            owner = ""
+        try:
+            self.lock.acquire()
+        except Timeout:
+            raise FolderLockedError(
+                f"{self.path.parent} is in use by another sparsemod search"
+                f"{f' (pid {owner})' if owner.isdigit() else ''}; wait for it to finish or stop it "
+                "(a killed search holds no lock)") from None
+        return self
 
     def __exit__(self, *exc) -> None:
-        self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)  # a finished search leaves its folder as it found it
+        self.lock.release()

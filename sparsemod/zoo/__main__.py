@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import NoReturn
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 import torch.nn.functional as F
