@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from search_quality import OBJECTIVES, REFERENCE, write_setup  # noqa: E402
+
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
 from sparsemod.front.hypervolume import hypervolume  # noqa: E402

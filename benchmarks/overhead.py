@@ -49,15 +49,16 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 DOCS = REPO / "docs" / "benchmarks.md"
 
 from docs_tables import commit, frame, write_between  # noqa: E402
+
 from sparsemod.config import OBJECTIVES, load_config  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
 from sparsemod.costs.oracle import CostOracle  # noqa: E402
 from sparsemod.data import DataBundle  # noqa: E402
+from sparsemod.logs import quiet_ax  # noqa: E402
 from sparsemod.optimizer import optimize_on_one_thread  # noqa: E402
 from sparsemod.optimizer.encoding import SobolStream  # noqa: E402
 from sparsemod.optimizer.proposer import Observed, Proposer  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
-from sparsemod.logs import quiet_ax  # noqa: E402
 
 
 def synthetic_metrics(params: dict, build, rng: random.Random) -> dict[str, float]:

@@ -24,12 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cost_fidelity import sample  # noqa: E402
+
 from sparsemod import costs  # noqa: E402
 from sparsemod.config import RaySettings  # noqa: E402
 from sparsemod.executors.local import ProblemSource, WorkerExecutor  # noqa: E402
+from sparsemod.executors.tune import TuneExecutor  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
 from sparsemod.trial.job import TrialConfig, TrialJob  # noqa: E402
-from sparsemod.executors.tune import TuneExecutor  # noqa: E402
 
 
 class TimedTune(TuneExecutor):

@@ -64,10 +64,10 @@ sys.path.insert(0, str(REPO))
 
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
-from sparsemod.store.results import atomic_write  # noqa: E402
 from sparsemod.front.hypervolume import hypervolume  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
 from sparsemod.space import Choice, Float, Int  # noqa: E402
+from sparsemod.store.results import atomic_write  # noqa: E402
 from sparsemod.trial.job import TrialConfig, TrialJob, trial_seed  # noqa: E402
 from sparsemod.trial.run import run_trial  # noqa: E402
 

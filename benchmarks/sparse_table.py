@@ -61,15 +61,16 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from docs_tables import commit, markers, write_between  # noqa: E402
 from search_quality import rounds  # noqa: E402
+
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
 from sparsemod.data import load_mnist  # noqa: E402
-from sparsemod.trial.quantize import quantize  # noqa: E402
 from sparsemod.store.results import atomic_write_text  # noqa: E402
-from sparsemod.trial.train import loader, train  # noqa: E402
 from sparsemod.trial.checks import check_runs  # noqa: E402
 from sparsemod.trial.job import TrialConfig, trial_seed  # noqa: E402
 from sparsemod.trial.measure import measure  # noqa: E402
+from sparsemod.trial.quantize import quantize  # noqa: E402
+from sparsemod.trial.train import loader, train  # noqa: E402
 
 DATA_DIR = REPO.parent / "shared" / "data" / "mnist"
 OUT = REPO / "benchmarks" / "results" / "sparse_table.json"

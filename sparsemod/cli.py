@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from sparsemod.config import ConfigError, Settings, check_test_mode, load_config
-from sparsemod.executors.worker import Worker, WorkerSetupError
+from sparsemod.errors import WorkerSetupError
+from sparsemod.executors.worker import Worker
 from sparsemod.interrupt import RESUME, recording, stopped, stopping_signals
 from sparsemod.logs import importing_quietly
 

@@ -17,9 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-
-class DataError(ValueError):
-    """Data files missing or malformed; the message names the path and the expected files."""
+from sparsemod.errors import DataError
 
 
 @dataclass

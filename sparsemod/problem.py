@@ -25,14 +25,10 @@ import torch
 
 from sparsemod.config import available_examples, example_path
 from sparsemod.data import DataBundle
-from sparsemod.errors import one_line
+from sparsemod.errors import ProblemError, one_line
 from sparsemod.space import Parameter
 
 REQUIRED = ("build", "load_data")
-
-
-class ProblemError(ValueError):
-    """The example file is missing or lacks a required piece."""
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, write_config
+
 from sparsemod.cli import main
 from sparsemod.config import ConfigError, load_config
 

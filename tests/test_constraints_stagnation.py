@@ -2,8 +2,8 @@
 
 import pandas as pd
 import pytest
-
 from conftest import write_config
+
 from sparsemod.cli import main
 from sparsemod.config import ConfigError, load_config
 from sparsemod.optimizer.record import load_record

@@ -4,8 +4,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
 from conftest import SHARED_MNIST, write_config
+
 from sparsemod.cli import main
 from sparsemod.data import DataError, check_splits, load_cifar, load_digits, load_mnist, read_idx
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from conftest import write_config
+from test_tune import RAY
+
 from sparsemod.cli import prepare, trial_config
 from sparsemod.config import OBJECTIVES, load_config
 from sparsemod.testing import FakeExecutor, ProcessDied
 from sparsemod.trial.job import Report, TrialJob
-from test_tune import RAY
 
 EXAMPLE = '''
 import os

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from conftest import write_config
+
 from sparsemod.cli import main
 
 # width 2: training raises (a Python error in the trial);

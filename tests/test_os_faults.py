@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REPO, write_config
-from sparsemod.optimizer.record import load_record
 from test_resume import rows
+
+from sparsemod.optimizer.record import load_record
 
 RESUME = "python main.py --resume continues the search"
 SMALL = {"r1": "4", "r2": "1", "batch_size": "2", "epochs1": "2", "epochs2": "2"}

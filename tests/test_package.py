@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import REPO
 
 # what a checkout has beside its files: never copied into the one the test installs from

@@ -7,10 +7,10 @@ import threading
 
 import pandas as pd
 import pytest
-
 from conftest import write_config
-from sparsemod.cli import main
 from test_search import EXAMPLE
+
+from sparsemod.cli import main
 
 PARAMETERS = ["depth", "width", "lr"]
 

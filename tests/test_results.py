@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import torch
-
 from conftest import REPO
+
 from sparsemod.store.results import ResultsFolder
 from sparsemod.trial.job import TrialJob, TrialResult
 

@@ -12,8 +12,8 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import REPO, write_config
+
 from sparsemod.cli import main
 from sparsemod.optimizer.record import load_record
 

@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 import torch
-
 from conftest import write_config
+
 from sparsemod.cli import main
 from sparsemod.data import load_digits
 from sparsemod.export import export, load_torchscript

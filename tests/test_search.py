@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import REPO, write_config
+
 from sparsemod.cli import main
-from sparsemod.problem import load_problem
 from sparsemod.optimizer.record import load_record
+from sparsemod.problem import load_problem
 
 # Each layer halves the 8x8 digits: depth >= 4 cannot run (a 1x1 map cannot be pooled).
 EXAMPLE = '''
@@ -280,8 +280,8 @@ def test_stopped_trials_stay_out_of_the_front_and_models(early_stopped_search):
 
 def test_resume_keeps_stopped_trials_and_rebuilds_the_rungs(early_stopped_search):
     from sparsemod.config import load_config
-    from sparsemod.store.results import ResultsFolder
     from sparsemod.search.loop import Search
+    from sparsemod.store.results import ResultsFolder
 
     config, results, before, after = early_stopped_search
     kept = after.set_index("index").loc[before["index"]].reset_index()

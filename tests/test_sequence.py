@@ -4,8 +4,8 @@ the splitter."""
 import pandas as pd
 import pytest
 import torch
-
 from conftest import write_config
+
 from sparsemod.cli import main
 from sparsemod.config import MorphNetSettings
 from sparsemod.costs import Device, flops_per_layer

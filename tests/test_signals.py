@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import REPO, write_config
+from test_resume import rows
+
 from sparsemod import interrupt
 from sparsemod.cli import main
 from sparsemod.optimizer.record import load_record
-from test_resume import rows
 
 RESUME = "python main.py --resume continues the search"
 

@@ -8,10 +8,10 @@ from torch.utils.data import TensorDataset
 from sparsemod.costs import Device, model_size, working_memory
 from sparsemod.data import DataBundle, load_digits
 from sparsemod.problem import Problem, load_problem
-from sparsemod.trial.quantize import quantize
-from sparsemod.trial.train import loader
 from sparsemod.trial.job import TrialConfig, TrialJob, trial_seed
+from sparsemod.trial.quantize import quantize
 from sparsemod.trial.run import run_trial
+from sparsemod.trial.train import loader
 
 PARAMS = dict(blocks=2, layers=1, filters=8, growth=1.5, kernel=3, conv_type="separable",
               downsample="max", fc_layers=1, fc_width=16, dropout=0.1, lr=0.01, batch_size=32)

@@ -18,16 +18,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO, write_config
 from ray import tune
 from ray.tune.schedulers import TrialScheduler
+from test_executors import crashy_search
 
-from conftest import REPO, write_config
 from sparsemod.cli import main
-from sparsemod.optimizer.record import load_record
-from sparsemod.search.stopping import MOASHA
 from sparsemod.executors.tune_hooks import RuleScheduler
 from sparsemod.executors.tune_trainable import RESULT_FILE, ExampleSource
-from test_executors import crashy_search
+from sparsemod.optimizer.record import load_record
+from sparsemod.search.stopping import MOASHA
 
 RAY = "[RAY]\naddress = local\nmax_concurrent = 2\ncpus_per_trial = 1\nmax_failures = 1\n"
 

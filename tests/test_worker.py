@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
-
 from conftest import write_config
+
 from sparsemod import cli
 from sparsemod.executors.worker import Worker
 

@@ -7,7 +7,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from sparsemod.config.schema import SCHEMA, TEST_FROM_TRAIN, TUNE_CALLBACKS, ConfigError, Key
+from sparsemod.config.schema import SCHEMA, TEST_FROM_TRAIN, TUNE_CALLBACKS, Key
 from sparsemod.config.settings import (
     OPTIONAL_SECTIONS,
     MorphNetSettings,
@@ -16,7 +16,7 @@ from sparsemod.config.settings import (
     TestSettings,
     TrainSettings,
 )
-from sparsemod.errors import one_line
+from sparsemod.errors import ConfigError, one_line
 
 # An installed sparsemod's copy of examples/ (setup.py puts it in the package), else the checkout's
 _INSTALLED_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -17,10 +17,6 @@ SCHEDULES = ("constant", "cosine")
 MAX_SHIFT = 8  # pixels: more moves a small image's content out of the frame
 
 
-class ConfigError(ValueError):
-    """A config.ini problem, worded for the user (one line, no traceback)."""
-
-
 @dataclass(frozen=True)
 class Key:
     """One config key: ``parse`` turns the raw text into a value or raises ValueError."""

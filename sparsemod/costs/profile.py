@@ -25,13 +25,10 @@ from pathlib import Path
 from typing import Iterable
 
 from sparsemod.costs.ops import KINDS, DeployedOp
+from sparsemod.errors import ProfileError
 
 CALIBRATED_KINDS = tuple(kind for kind in KINDS if kind != "other")
 _FALLBACK = "add"
-
-
-class ProfileError(ValueError):
-    """A device profile file that cannot be used (one line, for the user)."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Callable
 
 from sparsemod.data import DataBundle
-from sparsemod.executors.worker import SetupFailed, Worker, WorkerSetupError
+from sparsemod.errors import WorkerSetupError
+from sparsemod.executors.worker import SetupFailed, Worker
 from sparsemod.problem import Problem, load_problem
 from sparsemod.trial.job import Report, TrialConfig, TrialJob, TrialResult
 

@@ -31,10 +31,6 @@ class SetupFailed:
     reason: str
 
 
-class WorkerSetupError(RuntimeError):
-    """A trial worker could not load what the search loaded at its start (one line)."""
-
-
 def serve(connection: Connection) -> None:
     """The worker process: import, learn its problem, then run each job received."""
     # Ctrl-C and a closed terminal reach the whole process group: the search's to handle

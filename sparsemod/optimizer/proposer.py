@@ -26,6 +26,7 @@ import torch
 
 from sparsemod.config import Constraint
 from sparsemod.costs.oracle import Bounds, CostOracle
+from sparsemod.errors import InfeasibleSpace
 from sparsemod.morphisms.round import Candidate
 from sparsemod.optimizer.acquisition import PAREGO_FROM_OBJECTIVES, pick
 from sparsemod.optimizer.encoding import Encoding, SobolStream, key
@@ -37,10 +38,6 @@ POOL_DRAWS = 4096  # Sobol points drawn at most to find them: under a KB budget 
 NEIGHBOURS = 32  # moves around the best trials added to each GP round's pool
 RANKED_PER_PICK = 4  # the acquisition ranks this many per wanted trial; exact costs admit in order
 RANKINGS = 4  # rankings of what is left when exact costs rejected too many of a round's ranked candidates
-
-
-class InfeasibleSpace(RuntimeError):
-    """No point of the search space fits the budget (one line for the user)."""
 
 
 @dataclass

@@ -34,7 +34,7 @@ from ax.storage.json_store.registry import (
 )
 
 from sparsemod.config import OBJECTIVES, TrainSettings
-from sparsemod.errors import one_line
+from sparsemod.errors import SnapshotError, one_line
 from sparsemod.problem import Problem
 from sparsemod.space import to_ax
 from sparsemod.store.results import atomic_write_text
@@ -133,10 +133,6 @@ def save_record(record: AxRecord, path: Path) -> None:
                                 class_encoder_registry=CORE_CLASS_ENCODER_REGISTRY)
     _drop_copies(experiment)
     atomic_write_text(path, json.dumps({"_type": "Client", "experiment": experiment, "generation_strategy": None}))
-
-
-class SnapshotError(ValueError):
-    """experiment.json cannot be read back as an Ax experiment (one line, names the file)."""
 
 
 def load_record(path: Path) -> AxRecord:

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from sparsemod import interrupt
 from sparsemod.config import OBJECTIVES, TrainSettings
-from sparsemod.errors import one_line
+from sparsemod.errors import SearchStopped, one_line
 from sparsemod.executors.base import Executor
 from sparsemod.morphisms.round import draw_kept
 from sparsemod.optimizer import kernel
@@ -49,10 +49,6 @@ from sparsemod.store.results import ResultsFolder
 from sparsemod.trial.job import Inheritance, Report, TrialJob, TrialResult, trial_seed
 
 REPORT_SECONDS = 10.0  # pareto.png and report.html are redrawn at most this often, and at the end
-
-class SearchStopped(RuntimeError):
-    """The search cannot go on (one line for the user); time.txt records it."""
-
 
 class Search:
     """Runs the phases; a search resumed from its folder continues where it stopped."""

@@ -12,9 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-
-class FolderLockedError(RuntimeError):
-    """Another live process is searching in this folder."""
+from sparsemod.errors import FolderLockedError
 
 
 class FolderLock:

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from sparsemod.config import OBJECTIVES, Constraint
-from sparsemod.errors import one_line
+from sparsemod.errors import ResultsDamagedError, ResultsExistError, ResultsMissingError, one_line
 from sparsemod.front.pareto import pareto_mask
 from sparsemod.trial.job import TrialResult
 
@@ -36,18 +36,6 @@ EXTRA_COLUMNS = ("float_error", "test_accuracy", "flops", "parameters", "measure
                  "working_memory_best_order", "flops_before", "parameters_before")
 MARKERS = ("trials.csv", "experiment.json")
 STOPPED_EARLY = " stopped early: "  # time.txt: "{phase} stopped early: {reason}"
-
-
-class ResultsExistError(FileExistsError):
-    """The folder already holds a search: it is never silently replaced."""
-
-
-class ResultsMissingError(FileNotFoundError):
-    """``--resume`` on a folder that holds no search."""
-
-
-class ResultsDamagedError(ValueError):
-    """``--resume`` on a results file that cannot be repaired (one line, names the file)."""
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:

@@ -4,7 +4,6 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))

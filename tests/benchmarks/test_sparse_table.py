@@ -8,8 +8,8 @@ import sys
 import pandas as pd
 import pytest
 import torch
-
 from conftest import REPO, SHARED_MNIST
+
 from sparsemod.costs import model_size, working_memory
 from sparsemod.trial.quantize import quantize
 

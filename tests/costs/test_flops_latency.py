@@ -2,8 +2,16 @@ import pytest
 import torch
 from torch import nn
 
-from sparsemod.costs import (DEVICES, Device, deployed_ops, flops_per_layer, latency, layer_traffic,
-                             model_size, trace_activations)
+from sparsemod.costs import (
+    DEVICES,
+    Device,
+    deployed_ops,
+    flops_per_layer,
+    latency,
+    layer_traffic,
+    model_size,
+    trace_activations,
+)
 from sparsemod.trial.quantize import quantize
 
 

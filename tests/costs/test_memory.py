@@ -1,11 +1,11 @@
 """Working memory on hand-computed networks (expected bytes written out by hand)."""
 
 import torch
+from test_size import Recurrent
 from torch import nn
 
 from sparsemod.costs import working_memory
 from sparsemod.trial.quantize import quantize
-from test_size import Recurrent
 
 
 def chain() -> nn.Module:

@@ -6,8 +6,17 @@ import pytest
 import torch
 from torch import nn
 
-from sparsemod.costs import (DeployedOp, Device, DeviceProfile, KindModel, ProfileError, deployed_ops,
-                             modeled_latency, resolve_device, trace_activations)
+from sparsemod.costs import (
+    DeployedOp,
+    Device,
+    DeviceProfile,
+    KindModel,
+    ProfileError,
+    deployed_ops,
+    modeled_latency,
+    resolve_device,
+    trace_activations,
+)
 from sparsemod.costs.profile import CALIBRATED_KINDS
 from sparsemod.trial.quantize import quantize
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import REPO, SHARED_MNIST
+
 from sparsemod.cli import main
 from sparsemod.config import load_config
 

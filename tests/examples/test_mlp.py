@@ -4,9 +4,9 @@ parent's function kept, and a whole search with morphism rounds runs on it."""
 import pandas as pd
 import pytest
 import torch
+from conftest import write_config
 from torch import nn
 
-from conftest import write_config
 from sparsemod.cli import main
 from sparsemod.morphisms import inherit
 from sparsemod.problem import load_problem

@@ -1,8 +1,8 @@
 """Morphism rounds in a real search: Pareto parents, GP-picked children, inherited weights."""
 
 import pandas as pd
-
 from conftest import write_config
+
 from sparsemod.cli import main
 from sparsemod.optimizer.record import load_record
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from nets import TOPOLOGIES, Gated
+
 from sparsemod.morphnet import ResourceRegularizer
 from sparsemod.morphnet.expand import expand, resize
 

@@ -4,16 +4,16 @@ import json
 
 import pandas as pd
 import torch
-
 from conftest import write_config
+
 from sparsemod.cli import main
+from sparsemod.config import MorphNetSettings
+from sparsemod.costs import Device, flops_per_layer
 from sparsemod.data import load_digits
 from sparsemod.problem import load_problem
 from sparsemod.store.results import load_model
 from sparsemod.trial.job import Inheritance, TrialConfig, TrialJob
 from sparsemod.trial.run import run_trial
-from sparsemod.config import MorphNetSettings
-from sparsemod.costs import Device, flops_per_layer
 
 PARAMS = dict(blocks=2, layers=2, filters=16, growth=1.5, kernel=3, conv_type="standard",
               downsample="max", fc_layers=1, fc_width=32, dropout=0.0, lr=0.01, batch_size=32)

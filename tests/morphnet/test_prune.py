@@ -4,9 +4,9 @@ import copy
 
 import pytest
 import torch
+from nets import TOPOLOGIES, Gated, randomise_batchnorm
 from torch import nn
 
-from nets import TOPOLOGIES, Gated, randomise_batchnorm
 from sparsemod.costs import flops_per_layer
 from sparsemod.morphnet import ResourceRegularizer, apply_structure, prune
 

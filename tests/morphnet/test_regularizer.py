@@ -4,12 +4,11 @@ import json
 
 import pytest
 import torch
+from nets import MorphNetDepthwise, conv_bn, set_gammas
 from torch import nn
 
 from sparsemod.costs import Device
 from sparsemod.morphnet import ResourceRegularizer, prune
-
-from nets import MorphNetDepthwise, conv_bn, set_gammas
 
 X = torch.zeros(1, 3, 8, 8)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import write_config
+
 from sparsemod.cli import main
 from sparsemod.optimizer import kernel
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from ax.api.client import Client
-
 from conftest import REPO
+
 from sparsemod.config import load_config
 from sparsemod.optimizer.record import load_record, new_record, save_record
 from sparsemod.problem import load_problem

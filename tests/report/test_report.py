@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_config
 from PIL import Image
 
-from conftest import write_config
 from sparsemod.cli import main
 from sparsemod.report.__main__ import main as report_main
 
