@@ -1,4 +1,4 @@
-"""Does the search beat random search and Optuna on the same budget?
+"""Does the search beat random search and the peers a user would try, at equal compute?
 
 Same trial function (examples/cnn.py space, int8 post-training quantization, fixed epochs),
 same data (MNIST's 10k test file, seeded 8k / 1k / 1k split), same budget and objectives
@@ -10,34 +10,35 @@ same data (MNIST's 10k test file, seeded 8k / 1k / 1k split), same budget and ob
   `--eta`): trials that MO-ASHA stops count as trials of the budget; one run per rule given,
   labelled sparsemod-es-{rule} (sparsemod-es-moasha, sparsemod-es-moasha_front);
 - random: Ax Sobol only (r1 = budget);
-- Optuna: NSGA-II (population 10) driving the same trial function.
+- the peers of benchmarks/peers.py, each through its own ask/tell API: optuna-tpe (Optuna's
+  default sampler), optuna-gp (GPSampler), optuna-nsga2 (population 10), ax-default (an Ax
+  Client with Ax's own generation strategy), syne-tune-moasha (MO-ASHA over epochs, `--grace`,
+  `--eta`).
 
 The (method, seed) runs are independent: `--jobs` of them run side by side, each in its own
-process with one torch thread and one BLAS / OpenMP thread (every trial trains on one thread
-in the run's worker process, as in `python main.py`'s default); `--jobs 9` runs the 9 runs of
-3 methods x 3 seeds at once on a machine with 16 cores or more.
+process with one torch thread and one BLAS / OpenMP thread (every trial trains on one thread,
+as in `python main.py`'s default).
 
-Prints, per method and seed, the hypervolume against one common reference point (every
-objective divided by its reference: error 1.0, model size 64 KiB, working memory 64 KiB;
-HV computed by BoTorch), the ratios sparsemod / random and sparsemod / Optuna, and the best
-accuracy under SpArSe's MNIST budget (working memory <= 2 KB, model size <= 2.8 KB).
+Hypervolume: every objective divided by its reference (error 1.0, model size 64 KiB, working
+memory 64 KiB), HV of the completed trials against (1, 1, 1), computed by BoTorch.
 
 Compute axis: a run's CPU-seconds after its k-th finished trial are the summed
 `total_seconds` of its first k trials (one torch thread each: CPU-seconds of training and
-measuring) plus the optimizer's own seconds (`optimizer` in time.txt) spread evenly over the
-trials it generated (GP and morph; Sobol and Optuna's sampler cost ~0).  Per method, the
+measuring) plus the optimizer's own seconds (sparsemod: `optimizer` in time.txt spread evenly
+over the trials it generated; a peer: its ask and tell, timed per trial).  Per method, the
 median over seeds of (a) the CPU-seconds it needed to reach the final hypervolume of random
-search on the same seed (inf: never) and (b) its hypervolume at the CPU-seconds the cheapest
+search on the same seed (null: never) and (b) its hypervolume at the CPU-seconds the cheapest
 run of that seed spent in all.
 
-Every run's trials table (with its `cpu_seconds` and `run_wall_seconds` columns) is written to
-`--out` DIR/{method}_seed{seed}.csv as soon as that run finishes, and the final tables are
-computed from those files; `--from DIR` prints them for a folder of such files (a partial run,
-or one made on another machine) without running anything.
+Runnable in parts: every run's trials table is written to `--out` DIR/{method}_seed{seed}.csv
+(default benchmarks/results/search_quality/) as soon as it finishes, with the commit and
+command that made it; the summary JSON (`--json`, default benchmarks/results/search_quality.json)
+and the table in docs/benchmarks.md are recomputed from every table in that folder.
+`--from DIR` recomputes them without running anything.
 
-    python benchmarks/search_quality.py [--quick] [--trials 40] [--seeds 3] [--epochs 2] [--jobs 2]
-                                        [--methods sparsemod sparsemod-es random optuna] [--out DIR]
-                                        [--rule moasha [moasha_front]] [--grace 1] [--eta 3]
+    python benchmarks/search_quality.py [--quick] [--trials 40] [--seeds 0 1 2] [--epochs 2] [--jobs 2]
+        [--methods sparsemod sparsemod-es random optuna-tpe optuna-gp optuna-nsga2 ax-default syne-tune-moasha]
+        [--out DIR] [--rule moasha [moasha_front]] [--grace 1] [--eta 3]
     python benchmarks/search_quality.py --from DIR
 """
 
@@ -46,9 +47,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import multiprocessing
 import os
 import re
+import shlex
 import sys
 import tempfile
 import time
@@ -61,14 +64,16 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
+from docs_tables import commit, write_between  # noqa: E402
+from peers import PEERS, Goal, run_peer  # noqa: E402
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
 from sparsemod.front.hypervolume import hypervolume  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
-from sparsemod.space import Choice, Float, Int  # noqa: E402
-from sparsemod.store.results import atomic_write  # noqa: E402
-from sparsemod.trial.job import TrialConfig, TrialJob, trial_seed  # noqa: E402
+from sparsemod.store.results import atomic_write, atomic_write_text  # noqa: E402
+from sparsemod.trial.job import TrialConfig, TrialJob, TrialResult, trial_seed  # noqa: E402
 from sparsemod.trial.run import run_trial  # noqa: E402
 
 OBJECTIVES = ["error", "model_size", "working_memory"]
@@ -153,38 +158,20 @@ def run_ax(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int =
     return trials
 
 
-def run_optuna(folder: Path, args, seed: int) -> pd.DataFrame:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    write_setup(folder, args, seed, "optuna", 1, 0)
+def run_peer_method(folder: Path, args, seed: int, method: str) -> pd.DataFrame:
+    """A peer of benchmarks/peers.py driving the trial function that sparsemod's runs use."""
+    write_setup(folder, args, seed, method, 1, 0)
     problem = load_problem(folder / "mnist_cnn.py")
     data = problem.load_data("mnist", args.data_dir, seed)
     config = TrialConfig("post", 8, Device(1e9), 1, False)
-    rows = []
 
-    def objective(trial: optuna.Trial):
-        params = {}
-        for p in problem.space:
-            if isinstance(p, Int):
-                params[p.name] = trial.suggest_int(p.name, p.low, p.high, log=p.log)
-            elif isinstance(p, Float):
-                params[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.log)
-            elif isinstance(p, Choice):
-                params[p.name] = trial.suggest_categorical(p.name, list(p.values))
-        job = TrialJob(trial.number, str(trial.number), "nsga2", params, args.epochs,
-                       trial_seed(seed, trial.number))
-        result = run_trial(job, problem, data, config)
-        rows.append({"index": trial.number, **params, **result.metrics, **result.extras,
-                     "status": result.status, "total_seconds": result.total_seconds})
-        if result.status != "completed":
-            raise optuna.TrialPruned(result.reason)
-        return tuple(result.metrics[m] for m in OBJECTIVES)
+    def trial(index: int, params: dict, decide=None, report_epochs: tuple[int, ...] = ()) -> TrialResult:
+        job = TrialJob(index, str(index), method, params, args.epochs, trial_seed(seed, index),
+                       report_epochs=report_epochs)
+        return run_trial(job, problem, data, config, decide)
 
-    sampler = optuna.samplers.NSGAIISampler(population_size=10, seed=seed)
-    study = optuna.create_study(directions=["minimize"] * 3, sampler=sampler)
-    study.optimize(objective, n_trials=args.trials)
-    return pd.DataFrame(rows)
+    return run_peer(method, problem.space, Goal(tuple(OBJECTIVES)), args.trials, seed, args.epochs, trial,
+                    args.grace, args.eta)
 
 
 def front_hypervolume(trials: pd.DataFrame) -> float:
@@ -228,7 +215,7 @@ def rounds(trials: int) -> tuple[int, int, int]:
     return sobol, gp, (trials - sobol - 2 * gp) // 2
 
 
-def run(method: str, seed: int, args) -> Path:
+def run(method: str, seed: int, args, made: dict) -> Path:
     """One (method, seed) run in its own folder; its trials table, written to ``args.out``."""
     from sparsemod.optimizer import optimize_on_one_thread
 
@@ -244,9 +231,11 @@ def run(method: str, seed: int, args) -> Path:
         elif method == "random":
             trials = run_ax(folder, args, seed, "random", args.trials, 0)
         else:
-            trials = run_optuna(folder, args, seed)
+            trials = run_peer_method(folder, args, seed, method)
     trials["cpu_seconds"] = cpu_seconds(trials)
     trials["run_wall_seconds"] = time.perf_counter() - start
+    for key, value in made.items():
+        trials[key] = value
     path = args.out / f"{method}_seed{seed}.csv"
     atomic_write(path, lambda tmp: trials.to_csv(tmp, index=False))  # whole or absent for --from
     return path
@@ -266,58 +255,69 @@ def run_row(method: str, seed: int, trials: pd.DataFrame) -> dict:
     """A run's row of the table, from its trials table."""
     hv, best = score(trials)
     wall = float(trials["run_wall_seconds"].iloc[0]) if "run_wall_seconds" in trials else np.nan
-    return {"method": method, "seed": seed, "trials": len(trials), "hypervolume": hv,
+    made = {key: str(trials[key].iloc[0]) if key in trials else "" for key in ("commit", "command")}
+    return {"method": method, "seed": seed, **made, "trials": len(trials), "hypervolume": hv,
             "best_acc_in_budget": best, "seconds": wall,
             "cpu_seconds": float(trials["cpu_seconds"].iloc[-1]),
             "stopped": int((trials["status"] == "stopped").sum()),
             "epochs": float(trials["epochs_trained"].sum()) if "epochs_trained" in trials else np.nan}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="12 trials, 1 seed, 1 epoch, 2k images")
+METHODS = ["sparsemod", "sparsemod-es", "random", *PEERS]
+OUT = REPO / "benchmarks" / "results" / "search_quality"
+JSON = REPO / "benchmarks" / "results" / "search_quality.json"
+DOCS = REPO / "docs" / "benchmarks.md"
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="12 trials, seed 0, 1 epoch, 2k images, tables in a temporary folder; no JSON or docs")
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="training images (default all 8k)")
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side (one thread each)")
-    parser.add_argument("--methods", nargs="+", default=["sparsemod", "sparsemod-es", "random", "optuna"],
-                        choices=["sparsemod", "sparsemod-es", "random", "optuna"], help="the methods to run")
+    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS, help="the methods to run")
     parser.add_argument("--rule", nargs="+", default=["moasha"], choices=["moasha", "moasha_front"],
                         help="sparsemod-es: early_stopping (one run per rule and seed)")
-    parser.add_argument("--grace", type=int, default=1, help="sparsemod-es: grace_epochs")
-    parser.add_argument("--eta", type=int, default=3, help="sparsemod-es: reduction_factor")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for every run's trials table (default: a new temporary folder)")
+    parser.add_argument("--grace", type=int, default=1, help="sparsemod-es and syne-tune-moasha: grace epochs")
+    parser.add_argument("--eta", type=int, default=3, help="sparsemod-es and syne-tune-moasha: reduction factor")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder of every run's trials table")
+    parser.add_argument("--json", type=Path, default=JSON, help="the summary JSON, from every table in --out")
+    parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose table is redrawn")
     parser.add_argument("--from", dest="source", type=Path, default=None,
-                        help="print the tables of the trials tables in this folder; run nothing")
+                        help="recompute the summary of the trials tables in this folder; run nothing")
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.source is not None:
         tables = read_tables(args.source)
         if not tables:
             parser.error(f"--from: no {{method}}_seed{{seed}}.csv file in {args.source}")
-        summarize(tables)
+        publish(tables, args)
         return
     if args.quick:
-        args.trials, args.seeds, args.epochs, args.limit = 12, 1, 1, 2000
-    args.out = args.out or Path(tempfile.mkdtemp(prefix="search_quality_"))
+        args.trials, args.seeds, args.epochs, args.limit = 12, [0], 1, 2000
+        args.out = Path(tempfile.mkdtemp(prefix="search_quality_"))
     args.out.mkdir(parents=True, exist_ok=True)
     # Spawned runs (and their trial workers) inherit these: one BLAS / OpenMP thread each,
     # so that side-by-side runs do not spin threads on each other's cores.
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = "1"
     sobol, gp, morph = rounds(args.trials)
-    print(f"{args.trials} trials x {args.seeds} seeds, {args.epochs} epochs, "
+    print(f"{args.trials} trials x seeds {args.seeds}, {args.epochs} epochs, "
           f"{args.limit or 8000} MNIST training images, {args.jobs} runs at a time; sparsemod = "
-          f"{sobol} Sobol + {gp} GP + {morph} morphism rounds of 2; sparsemod-es: {' '.join(args.rule)}, "
-          f"grace {args.grace}, eta {args.eta}; trials tables in {args.out}", flush=True)
+          f"{sobol} Sobol + {gp} GP + {morph} morphism rounds of 2; early stopping: grace {args.grace}, "
+          f"eta {args.eta}; trials tables in {args.out}", flush=True)
     start = time.perf_counter()
+    made = {"commit": commit(REPO, ("sparsemod", "examples", "benchmarks")),
+            "command": shlex.join(["python", "benchmarks/search_quality.py", *argv])}
     methods = [label for method in args.methods
                for label in ([ES + rule for rule in args.rule] if method == "sparsemod-es" else [method])]
-    runs = [(method, seed) for seed in range(args.seeds) for method in methods]
+    runs = [(method, seed) for seed in args.seeds for method in methods]
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run, method, seed, args): (method, seed) for method, seed in runs}
+        futures = {pool.submit(run, method, seed, args, made): (method, seed) for method, seed in runs}
         for future in as_completed(futures):
             method, seed = futures[future]
             try:
@@ -328,12 +328,64 @@ def main() -> None:
             print(f"seed {seed} {method:26s} HV {row['hypervolume']:.4f}  best accuracy in budget "
                   f"{100 * row['best_acc_in_budget']:.2f}%  ({row['trials']} trials, {row['stopped']} stopped, "
                   f"{row['seconds']:.0f} s)", flush=True)
-    summarize(read_tables(args.out))
+    if args.quick:
+        summarize(read_tables(args.out))
+    else:
+        publish(read_tables(args.out), args)
     print(f"wall time {time.perf_counter() - start:.0f} s")
 
 
-def summarize(tables: dict[tuple[str, int], pd.DataFrame]) -> None:
-    """The tables of the runs' trials tables: hypervolume, accuracy in budget, compute axis."""
+def publish(tables: dict[tuple[str, int], pd.DataFrame], args) -> None:
+    """Print the tables, write the summary JSON and redraw the docs table."""
+    compute = summarize(tables)
+    rows = [{"method": r["method"], "seed": int(r["seed"]), "hv_at_equal_cpu": r["hv_at_equal_budget"],
+             "cpu_to_target": None if not np.isfinite(r["to_reach_random"]) else r["to_reach_random"],
+             "final_hv": r["hypervolume"], "cpu_seconds": r["cpu_seconds"], "equal_cpu_seconds": r["equal_budget"],
+             "trials": int(r["trials"]), "stopped": int(r["stopped"]), "wall_seconds": r["seconds"],
+             "commit": r["commit"], "command": r["command"]} for r in compute.to_dict("records")]
+    summary = {"objectives": OBJECTIVES, "reference": REFERENCE.tolist(),
+               "normalisation": "each objective divided by its reference; HV of the completed trials "
+                                "against (1, 1, 1), computed by BoTorch",
+               "equal_cpu": "the smallest total CPU-seconds among the seed's runs",
+               "target": "random's final HV on the same seed", "rows": rows}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.json, json.dumps(summary, indent=1) + "\n")
+    write_between(args.docs, "search_quality", "search_quality.py", docs_table(rows))
+
+
+def docs_table(rows: list[dict]) -> str:
+    """Per method: median [min, max] over seeds; then every run."""
+    frame = pd.DataFrame(rows)
+
+    def span(values: pd.Series, fmt) -> str:
+        found = values.dropna()
+        if found.empty:
+            return "never"
+        text = f"{fmt(found.median())} [{fmt(found.min())}, {fmt(found.max())}]"
+        return text if len(found) == len(values) else f"{text} ({len(values) - len(found)} never)"
+
+    hv, seconds = (lambda v: f"{v:.4f}"), (lambda v: f"{v:.0f}")
+    order = sorted(frame["method"].unique(), key=lambda m: (-frame[frame["method"] == m]["hv_at_equal_cpu"].median(), m))
+    lines = ["| method | HV at equal CPU-s | final HV | CPU-s to random's final HV | CPU-s | seeds |",
+             "|---|---|---|---|---|---|"]
+    for method in order:
+        mine = frame[frame["method"] == method]
+        lines.append(f"| {method} | {span(mine['hv_at_equal_cpu'], hv)} | {span(mine['final_hv'], hv)} | "
+                     f"{span(mine['cpu_to_target'].astype(float), seconds)} | {span(mine['cpu_seconds'], seconds)} | "
+                     f"{len(mine)} |")
+    lines += ["", "| method | seed | HV at equal CPU-s | equal CPU-s | final HV | CPU-s to random's final HV "
+              "| CPU-s | trials (stopped) | wall s | commit |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["seed"], r["method"])):
+        target = "never" if r["cpu_to_target"] is None else f"{r['cpu_to_target']:.0f}"
+        lines.append(f"| {r['method']} | {r['seed']} | {r['hv_at_equal_cpu']:.4f} | {r['equal_cpu_seconds']:.0f} | "
+                     f"{r['final_hv']:.4f} | {target} | {r['cpu_seconds']:.0f} | {r['trials']} ({r['stopped']}) | "
+                     f"{r['wall_seconds']:.0f} | `{r['commit']}` |")
+    commands = "\n".join(f"- `{c}`" for c in dict.fromkeys(r["command"] for r in rows))
+    return "\n".join(lines) + f"\n\nRuns made by (the `commit` column names the code of each):\n\n{commands}"
+
+
+def summarize(tables: dict[tuple[str, int], pd.DataFrame]) -> pd.DataFrame:
+    """Print the tables of the runs' trials tables; the compute axis per run."""
     frame = pd.DataFrame([run_row(method, seed, trials) for (method, seed), trials in sorted(tables.items())])
     print("\nhypervolume per seed (reference point " f"{REFERENCE.tolist()}):")
     print(frame.pivot(index="seed", columns="method", values="hypervolume").to_string(float_format=lambda v: f"{v:.4f}"))
@@ -343,13 +395,13 @@ def summarize(tables: dict[tuple[str, int], pd.DataFrame]) -> None:
     means["seeds_in_budget"] = frame.groupby("method")["best_acc_in_budget"].count()  # accuracy: mean over these
     print("\nmeans:")
     print(means.to_string(float_format=lambda v: f"{v:.4f}"))
-    for other, label in (("random", "random"), ("optuna", "Optuna")):
-        if {"sparsemod", other} <= set(means.index):
-            print(f"HV ratio sparsemod / {label} = {means.loc['sparsemod', 'hypervolume'] / means.loc[other, 'hypervolume']:.3f}")
-    print_compute(frame, tables)
+    if "sparsemod" in means.index:
+        for other in means.index.drop("sparsemod"):
+            print(f"HV ratio sparsemod / {other} = {means.loc['sparsemod', 'hypervolume'] / means.loc[other, 'hypervolume']:.3f}")
+    return print_compute(frame, tables)
 
 
-def print_compute(frame: pd.DataFrame, tables: dict) -> None:
+def print_compute(frame: pd.DataFrame, tables: dict) -> pd.DataFrame:
     """The compute axis: CPU-seconds to reach random's final hypervolume, and hypervolume
     at equal CPU-seconds (the smallest total of the seed's runs), medians over seeds."""
     rows = []
@@ -358,16 +410,18 @@ def print_compute(frame: pd.DataFrame, tables: dict) -> None:
         target = runs.set_index("method")["hypervolume"].get("random")
         for run_ in runs.to_dict("records"):
             trials = tables[(run_["method"], seed)]
-            rows.append({**{key: run_[key] for key in ("method", "seed", "trials", "stopped", "epochs")},
-                         "cpu_seconds": trials["cpu_seconds"].iloc[-1],
+            rows.append({**run_, "cpu_seconds": trials["cpu_seconds"].iloc[-1],
                          "to_reach_random": seconds_to_reach(trials, target) if target is not None else np.nan,
                          "equal_budget": budget, "hv_at_equal_budget": hypervolume_within(trials, budget)})
     compute = pd.DataFrame(rows)
+    shown = ["method", "seed", "trials", "stopped", "epochs", "cpu_seconds", "to_reach_random", "equal_budget",
+             "hv_at_equal_budget"]
     print("\ncompute per run (CPU-seconds = trials' seconds + the optimizer's):")
-    print(compute.to_string(index=False, float_format=lambda v: f"{v:.4f}" if v < 2 else f"{v:.0f}"))
+    print(compute[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}" if v < 2 else f"{v:.0f}"))
     print("\nmedians over seeds:")
     print(compute.groupby("method")[["cpu_seconds", "to_reach_random", "hv_at_equal_budget"]].median()
           .to_string(float_format=lambda v: f"{v:.4f}" if v < 2 else f"{v:.0f}"))
+    return compute
 
 
 if __name__ == "__main__":
