@@ -20,6 +20,13 @@ per budget and seed:
   pooled first stage: a 28x28 int8 input alone is 784 B), each trained with the [TEST] recipe
   (same epochs, cosine schedule, shifts, lr 0.01, batch 32); the one with the best
   validation accuracy is reported;
+- the peers a user would try (benchmarks/peers.py): ``optuna-gp`` (Optuna's GPSampler,
+  constrained LogEI), ``optuna-tpe`` (its default TPESampler) with the budget as
+  ``trial.set_constraint`` on the measured size and working memory, and ``ax-default`` (an
+  Ax Client with Ax's own generation strategy and the budget as outcome constraints): the
+  same space, trial count and trial recipe as sparsemod's search; their pick retrained and
+  tested by the same [TEST] mode.  A peer cannot cost a network before training it, so it
+  trains networks over the budget (counted in the row);
 - SpArSe's published figure (trained on 60k, not measured here).
 
 Runnable in parts: each (budget, method, seed) row is merged into
@@ -27,7 +34,7 @@ Runnable in parts: each (budget, method, seed) row is merged into
 made it), and the table in docs/benchmarks.md is redrawn from every row there.
 
     python benchmarks/sparse_table.py [--budgets sparse 1kb tight] [--seeds 0 1 2]
-        [--methods sparsemod hand-designed] [--trials 30] [--epochs 8] [--test-epochs 30]
+        [--methods sparsemod hand-designed optuna-gp optuna-tpe ax-default] [--trials 30] [--epochs 8] [--test-epochs 30]
         [--shift 1] [--jobs 2] [--quick]
 """
 
@@ -47,6 +54,7 @@ import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -60,15 +68,18 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from docs_tables import commit, markers, write_between  # noqa: E402
+from peers import Goal, run_peer  # noqa: E402
 from search_quality import rounds  # noqa: E402
 
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
 from sparsemod.data import load_mnist  # noqa: E402
+from sparsemod.problem import load_problem  # noqa: E402
 from sparsemod.store.results import atomic_write_text  # noqa: E402
 from sparsemod.trial.checks import check_runs  # noqa: E402
-from sparsemod.trial.job import TrialConfig, trial_seed  # noqa: E402
+from sparsemod.trial.job import TrialConfig, TrialJob, TrialResult, trial_seed  # noqa: E402
 from sparsemod.trial.measure import measure  # noqa: E402
+from sparsemod.trial.run import run_trial  # noqa: E402
 from sparsemod.trial.quantize import quantize  # noqa: E402
 from sparsemod.trial.train import loader, train  # noqa: E402
 
@@ -266,8 +277,61 @@ def hand_designed(budget: Budget, seed: int, args) -> dict:
     return max(rows, key=lambda r: r["val_accuracy"])
 
 
+def peer_search_and_retrain(method: str, budget: Budget, seed: int, args) -> dict:
+    """One seed of a peer (benchmarks/peers.py): the same space, trial count and trial
+    recipe as sparsemod's search, the budget as constraints on the *measured* size and
+    working memory (a peer cannot cost a network before it trains); its pick retrained and
+    tested by the same [TEST] mode."""
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "search"
+        config = write_config(Path(tmp), args, budget, seed)
+        problem = load_problem("mcu")
+        data = problem.load_data("mnist", args.data_dir, seed)
+        recipe = TrialConfig("post", 8, Device(1e9), 1, False, schedule="cosine", augment_shift=args.shift)
+
+        def trial(index: int, params: dict, decide=None, report_epochs: tuple[int, ...] = ()) -> TrialResult:
+            job = TrialJob(index, str(index), method, params, args.epochs, trial_seed(seed, index))
+            return run_trial(job, problem, data, recipe, decide)
+
+        start = time.perf_counter()
+        goal = Goal(("error",), {"working_memory": budget.working_memory, "model_size": budget.model_size})
+        trials = run_peer(method, problem.space, goal, sum(searched(args.trials)), seed, args.epochs, trial)
+        seconds = time.perf_counter() - start
+        over = len(trained_outside(trials, budget))
+        best = best_feasible_arm(trials, budget)
+        row = {"search_seconds": round(seconds, 1), "trials": len(trials),
+               "completed_trials": int((trials["status"] == "completed").sum()),
+               "candidates": f"{over} of {len(trials)} trained over budget"}
+        if best is None or 100 * (1 - best["error"]) <= chance_level(args.val_size):
+            found = "none feasible" if best is None else f"chance level ({100 * (1 - best['error']):.1f} %)"
+            return {**row, "network": f"none found: {found}", "test_accuracy": None,
+                    "model_size": None, "working_memory": None}
+        params = {p.name: best[p.name] for p in problem.space}  # the [TEST] mode reads models/{arm}/params.json
+        params = {k: v.item() if hasattr(v, "item") else v for k, v in params.items()}
+        arm = folder / "models" / str(best["arm"])
+        arm.mkdir(parents=True)
+        (arm / "params.json").write_text(json.dumps(params))
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert sparsemod_main(["test", "--config", str(config), "--arm", str(best["arm"])]) == 0
+        report = json.loads((folder / "test" / f"{best['arm']}.json").read_text())
+    return {**row, "network": f"{best['arm']} {describe(report['params'])}",
+            "search_val_accuracy": round(100 * (1 - best["error"]), 2),
+            "val_accuracy": round(100 * (1 - report["val_error"]), 2),
+            "test_accuracy": round(100 * (1 - report["test_error"]), 2),
+            "model_size": report["model_size"], "working_memory": report["working_memory"]}
+
+
+def searched(trials: int) -> tuple[int, int]:
+    """sparsemod's trial count for ``--trials``: its Sobol trials and the 2 per round after."""
+    sobol, gp, morph = rounds(trials)
+    return sobol, 2 * (gp + morph)
+
+
 METHODS: dict[str, Callable[[Budget, int, argparse.Namespace], dict]] = {
-    "sparsemod": search_and_retrain, "hand-designed": hand_designed}
+    "sparsemod": search_and_retrain, "hand-designed": hand_designed,
+    **{peer: partial(peer_search_and_retrain, peer) for peer in ("optuna-gp", "optuna-tpe", "ax-default")}}
 
 
 def run_job(method: str, budget_name: str, seed: int, args) -> dict:
