@@ -22,31 +22,26 @@ rebuilds the rule's rungs.
 
 from __future__ import annotations
 
-import json
-import random
 import time
-from typing import Any, Mapping
 
-import torch
-from tqdm import tqdm
 
 from sparsemod import interrupt
 from sparsemod.config import OBJECTIVES, TrainSettings
-from sparsemod.errors import SearchStopped, one_line
+from sparsemod.errors import SearchStopped
 from sparsemod.executors.base import Executor
-from sparsemod.morphisms.round import draw_kept
 from sparsemod.optimizer import kernel
-from sparsemod.optimizer.proposer import Observed, Proposer
+from sparsemod.optimizer.proposer import Proposer
 from sparsemod.optimizer.record import AxRecord, parameters_of, save_record
 from sparsemod.problem import Problem
 from sparsemod.progress import Progress
 from sparsemod.report import write_report
+from sparsemod.search.asking import Asking
 from sparsemod.search.phases import Phase, phases
 from sparsemod.search.prefetch import Prefetch
 from sparsemod.search.stagnation import stagnation
 from sparsemod.search.stopping import MOASHA
 from sparsemod.store.results import ResultsFolder
-from sparsemod.trial.job import Inheritance, Report, TrialJob, TrialResult, trial_seed
+from sparsemod.trial.job import Report, TrialJob, TrialResult
 
 REPORT_SECONDS = 10.0  # pareto.png and report.html are redrawn at most this often, and at the end
 
@@ -75,6 +70,7 @@ class Search:
                                 keep_front=settings.early_stopping == "moasha_front")
                          if settings.early_stopping != "none" else None)
         self.reports: dict[int, dict[int, Report]] = {}  # running trials' reports by epoch
+        self.asking = Asking(settings, problem, record, results, proposer, self.stopping, self.stopped)
         if self.stopping is not None:
             for index, trial in sorted(record.trials.items()):
                 for saved in trial.run_metadata.get("reports", []):
@@ -160,7 +156,7 @@ class Search:
         if phase.name != "sobol":
             progress.message(f"{phase.name}: fitting the model on {self.record.completed()} trials...")
         start = time.perf_counter()
-        jobs = self._suggest(phase, count)
+        jobs = self.asking.suggest(phase, count)
         if not jobs and phase.name not in self.stopped:
             raise RuntimeError(f"no trial to run in phase {phase.name}")
         seconds = time.perf_counter() - start
@@ -180,7 +176,7 @@ class Search:
         remaining = target.trials - self.record.asked(target.name)
         if remaining > 0:
             count = min(self.executor.capacity, remaining)
-            self.prefetch.start(target.name, lambda: self._suggest(target, count))
+            self.prefetch.start(target.name, lambda: self.asking.suggest(target, count))
 
     def _join_prefetch(self, progress: Progress) -> None:
         """Hold the background ask's trials until a slot is free for them (unless the
@@ -214,46 +210,6 @@ class Search:
         self.held = [job for job in self.held if job not in taken]
         return taken
 
-    def _suggest(self, phase: Phase, count: int) -> list[TrialJob]:
-        """New Ax trials for ``phase``, each within the budget before it trains (none: the
-        phase is stopped, with its reason)."""
-        arms = [parameters_of(t) for t in self.record.trials.values()]
-        if phase.name == "morph":
-            asked = self._attach_children(count)
-            if not asked:
-                self.stopped[phase.name] = "no new child of the Pareto parents lies in the search space and the budget"
-        else:
-            if phase.name == "sobol":
-                sobol = [parameters_of(t) for t in self.record.trials.values()
-                         if t.run_metadata.get("phase") == "sobol"]
-                chosen = self.proposer.start(count, tried=sobol)
-            else:
-                chosen = self.proposer.gp(count, self._observed(), tried=arms)
-            asked = {self.record.attach(params, {"phase": phase.name}): params for params in chosen}
-            if not asked:
-                self.stopped[phase.name] = "no untried candidate of the pool fits the budget"
-        self._record_counts(list(asked))
-        return [self._job(index, phase, params) for index, params in asked.items()]
-
-    def _record_counts(self, indices: list[int]) -> None:
-        """The candidates drawn and rejected so far, by phase, kept with the newest trial (a
-        resumed search reads them back; time.txt shows them)."""
-        if indices:
-            self.record.trials[indices[-1]].update_run_metadata(
-                {"candidates": {phase: vars(c).copy() for phase, c in self.proposer.counts.items()}})
-
-    def _observed(self) -> Observed:
-        """What the GP learns from (completed and stopped trials' errors), and the trials
-        still running, pending."""
-        trials = self.record.trials
-        observed = Observed()
-        for row in self.results.rows:
-            if row["status"] in ("completed", "stopped") and int(row["index"]) in trials:
-                observed.params.append(parameters_of(trials[int(row["index"])]))
-                observed.error.append(float(row["error"]))
-        observed.pending = [parameters_of(t) for t in trials.values() if t.status.is_running]
-        return observed
-
     def _submit(self, jobs: list[TrialJob]) -> None:
         for job in jobs:
             self.executor.submit(job)
@@ -277,42 +233,6 @@ class Search:
         self.phase_seconds["optimizer"] = self.phase_seconds.get("optimizer", 0.0) + seconds
         self.phase_seconds["optimizer not hidden"] = self.phase_seconds.get("optimizer not hidden", 0.0) + waited
 
-    def _attach_children(self, count: int) -> dict[int, dict]:
-        """Draw ``candidates`` children of the Pareto parents and attach the ``count`` that fit
-        the budget and the acquisition function ranks highest, scored jointly."""
-        parents = {arm: json.loads((self.results.models / arm / "params.json").read_text())
-                   for arm in self.results.pareto()["arm"] if (self.results.models / arm).exists()}
-        seen = [parameters_of(t) for t in self.record.trials.values()]
-        rng = random.Random(trial_seed(self.settings.seed, len(seen)))
-        candidates = draw_kept(parents, self.problem.morphisms, self.problem.space, self.settings.candidates, seen,
-                               rng, lambda params: self.proposer.within_bounds(params, "morph"))
-        observed = self._observed()
-        try:
-            chosen, unscored = self.proposer.morph(candidates, count, observed), None
-        except Exception as error:  # e.g. nothing completed to fit the GP to: draw order
-            unscored = one_line(error, typed=True, limit=300)
-            tqdm.write(f"warning: morph candidates not scored ({unscored}); taking them in the order drawn")
-            chosen = self.proposer.morph(candidates, count, observed, scored=False)
-        return {self.record.attach(child.params, {"phase": "morph", "parent": child.parent, "operators": list(child.operators),
-                                            **({"unscored": unscored} if unscored else {})}): child.params
-                for child in chosen}
-
-    def _job(self, index: int, phase: Phase, params: Mapping[str, Any]) -> TrialJob:
-        metadata = self.record.trials[index].run_metadata
-        inheritance = None
-        parent_dir = self.results.models / str(metadata.get("parent", ""))
-        if metadata.get("parent") and parent_dir.is_dir():
-            structure = parent_dir / "structure.json"
-            inheritance = Inheritance(
-                metadata["parent"], json.loads((parent_dir / "params.json").read_text()),
-                torch.load(parent_dir / "model.pt", weights_only=True),
-                json.loads(structure.read_text()) if structure.exists() else None,
-                tuple(metadata.get("operators", ())))
-        # Ax names the single arm of trial i "i_0"
-        return TrialJob(index, f"{index}_0", phase.name, dict(params), phase.epochs,
-                        trial_seed(self.settings.seed, index), inheritance,
-                        report_epochs=tuple(self.stopping.rungs(phase.epochs)) if self.stopping else ())
-
     def _reconcile(self) -> list[TrialJob]:
         """After a kill: tell Ax the trials trials.csv has but experiment.json still shows
         running; return the jobs of trials that were running and must run again."""
@@ -327,7 +247,7 @@ class Search:
                 self.record.tell(index, row["status"], {m: float(row[m]) for m in OBJECTIVES},
                            str(row["reason"]))
             else:
-                rerun.append(self._job(index, by_name[self.record.phase_of(index)], parameters_of(trial)))
+                rerun.append(self.asking.job(index, by_name[self.record.phase_of(index)], parameters_of(trial)))
         if self.results.rows:  # pareto.csv, .png, report.html may predate trials.csv (a kill between writes)
             pareto = self.results.write_tables()
             write_report(self.results.folder, self.results.table(), pareto, self.settings.objective_names)
