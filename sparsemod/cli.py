@@ -26,6 +26,7 @@ from sparsemod.logs import importing_quietly
 
 if TYPE_CHECKING:
     from sparsemod.data import DataBundle
+    from sparsemod.executors.base import Executor
     from sparsemod.optimizer.proposer import Proposer
     from sparsemod.problem import Problem
     from sparsemod.store.results import ResultsFolder
@@ -40,7 +41,9 @@ TOOLS = {"report": "sparsemod.report.__main__", "zoo": "sparsemod.zoo.__main__",
          "calibrate": "sparsemod.calibrate"}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, executor: Executor | None = None) -> int:
+    """``python main.py``; ``executor`` (a search only): run the trials there instead of the
+    worker or Ray Tune the config names, e.g. :class:`sparsemod.testing.FakeExecutor`."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in TOOLS:
         tool: Callable[[list[str]], int] = importlib.import_module(TOOLS[argv[0]]).main
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             check_test_mode(settings)
     except ConfigError as error:
         return _usage_error(error)
-    return _run(settings, args, test_mode)
+    return _run(settings, args, test_mode, executor)
 
 
 def _usage_error(error: Exception | str) -> int:
@@ -72,13 +75,13 @@ def _usage_error(error: Exception | str) -> int:
     return USAGE_ERROR
 
 
-def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
+def _run(settings: Settings, args: argparse.Namespace, test_mode: bool, executor: Executor | None) -> int:
     """The [TEST] mode or a search, once the config is valid (torch, Ax and Ray load here)."""
     with stopping_signals():
         # the trial worker starts first: its imports run beside ours, not before the first trial
-        worker = None if test_mode or settings.ray.enabled else Worker()
+        worker = None if test_mode or settings.ray.enabled or executor is not None else Worker()
         try:
-            return _run_with(settings, args, test_mode, worker)
+            return _run_with(settings, args, test_mode, worker, executor)
         except KeyboardInterrupt as error:  # before or after the search's trials (a search says more)
             stop = stopped(error)
             print(f"interrupted ({stop.name})", file=sys.stderr)
@@ -88,7 +91,8 @@ def _run(settings: Settings, args: argparse.Namespace, test_mode: bool) -> int:
                 worker.kill_if_unused()
 
 
-def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, worker: Worker | None) -> int:
+def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, worker: Worker | None,
+              executor: Executor | None) -> int:
     with importing_quietly():
         from sparsemod.optimizer.proposer import InfeasibleSpace
         from sparsemod.optimizer.record import SnapshotError
@@ -128,7 +132,7 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
                     empty.rmdir()
                 raise
         with FolderLock(results.folder), recording(results.folder):
-            return search(settings, problem, data, results, args.resume, worker, proposer)
+            return search(settings, problem, data, results, args.resume, worker, proposer, executor)
     except (ConfigError, ResultsExistError, ResultsMissingError, ResultsDamagedError,
             FolderLockedError, SnapshotError, SearchStopped, WorkerSetupError, InfeasibleSpace) as error:
         return _usage_error(error)
@@ -204,10 +208,10 @@ def make_proposer(settings: Settings, problem: Problem, data: DataBundle) -> Pro
 
 
 def search(settings: Settings, problem: Problem, data: DataBundle, results: ResultsFolder,
-           resume: bool, worker: Worker | None = None, proposer: Proposer | None = None) -> int:
+           resume: bool, worker: Worker | None = None, proposer: Proposer | None = None,
+           executor: Executor | None = None) -> int:
     import warnings
 
-    from sparsemod.executors.base import Executor
     from sparsemod.executors.local import ProblemSource, WorkerExecutor
     from sparsemod.logs import quiet_ax
     from sparsemod.optimizer import optimize_on_one_thread
@@ -233,11 +237,12 @@ def search(settings: Settings, problem: Problem, data: DataBundle, results: Resu
             print(f"warning: {line}", file=sys.stderr)
     else:
         record = new_record(train, problem, defining_settings(settings, problem))
-    if settings.ray.enabled:
+    if executor is not None:
+        where = type(executor).__name__
+    elif settings.ray.enabled:
         from sparsemod.executors.tune import TuneExecutor, experiment_name
 
         storage = settings.ray.storage_path or str(results.folder / "tune")
-        executor: Executor
         try:
             executor = TuneExecutor(problem, data, trial_config(settings, guard=True), settings.ray, storage,
                                     experiment_name(train.name), train.splitter, train.debug)

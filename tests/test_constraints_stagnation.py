@@ -1,4 +1,5 @@
-"""Outcome constraints and stopping on stagnation, in real searches."""
+"""Outcome constraints and stopping on stagnation, in real searches (the stagnation stop's
+logic on made-up metrics, through :class:`sparsemod.testing.FakeExecutor`)."""
 
 import pandas as pd
 import pytest
@@ -7,6 +8,8 @@ from conftest import write_config
 from sparsemod.cli import main
 from sparsemod.config import ConfigError, load_config
 from sparsemod.optimizer.record import load_record
+from sparsemod.testing import FakeExecutor
+from sparsemod.trial.job import TrialJob
 
 
 def test_no_trained_trial_breaks_a_cost_constraint_and_the_front_obeys_them(tmp_path):
@@ -29,10 +32,19 @@ def test_no_trained_trial_breaks_a_cost_constraint_and_the_front_obeys_them(tmp_
     assert any("working_memory <= 1024" in str(c) for c in constraints)  # told to Ax
 
 
+def made_up_metrics(job: TrialJob) -> dict[str, float]:
+    """The loop's logic needs metrics, not training: each trial a little worse in error and
+    a little smaller (so every trial is on the front)."""
+    return {"error": 0.1 + 0.01 * job.index, "model_size": 4000.0 - 100 * job.index,
+            "working_memory": 1000.0 - 10 * job.index, "latency": 1e-3}
+
+
 def test_stagnation_stops_the_gp_phase_and_says_why(tmp_path, capsys):
     config = write_config(tmp_path, train={"r1": "3", "r2": "4", "batch_size": "1",
                                            "tolerance": "100", "patience": "1"})
-    assert main(["--config", str(config)]) == 0
+    fake = FakeExecutor(made_up_metrics)
+    assert main(["--config", str(config)], executor=fake) == 0
+    assert fake.closed and sorted(fake.attempts) == [0, 1, 2, 3]  # nothing trained: 3 Sobol + 1 GP
     results = tmp_path / "results" / "run"
     trials = pd.read_csv(results / "trials.csv")
     assert list(trials["phase"]).count("gp") == 1  # 1 GP trial, then growth < 10000 %
