@@ -15,6 +15,7 @@ the metrics the trial measured, ``status``, ``total_seconds`` (training and meas
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,18 @@ from sparsemod.space import Choice, Fixed, Float, Int, Parameter, to_ax
 from sparsemod.trial.job import Report, TrialResult
 
 PEERS = ("optuna-tpe", "optuna-gp", "optuna-nsga2", "ax-default", "syne-tune-moasha")
+LIBRARY = {"optuna-tpe": "optuna", "optuna-gp": "optuna", "optuna-nsga2": "optuna", "ax-default": "ax",
+           "syne-tune-moasha": "syne_tune"}
+
+
+def not_installed(methods: Sequence[str]) -> str | None:
+    """What to install for the peers among ``methods`` whose library is missing (None: all there)."""
+    missing = [m for m in methods if m in LIBRARY and importlib.util.find_spec(LIBRARY[m]) is None]
+    if not missing:
+        return None
+    return (f"{', '.join(missing)} need{'s' if len(missing) == 1 else ''} "
+            f"{', '.join(sorted({LIBRARY[m] for m in missing}))}: pip install -r requirements-bench.txt"
+            " && pip install --no-deps syne-tune==0.16.0")
 
 
 class TrialFunction(Protocol):

@@ -67,7 +67,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from docs_tables import commit, write_between  # noqa: E402
-from peers import PEERS, Goal, run_peer  # noqa: E402
+from peers import PEERS, Goal, not_installed, run_peer  # noqa: E402
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
 from sparsemod.costs import Device  # noqa: E402
 from sparsemod.front.hypervolume import hypervolume  # noqa: E402
@@ -292,6 +292,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="recompute the summary of the trials tables in this folder; run nothing")
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
     args = parser.parse_args(argv)
+    if not_installed(args.methods):
+        parser.error(str(not_installed(args.methods)))
     if args.source is not None:
         tables = read_tables(args.source)
         if not tables:

@@ -68,7 +68,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from docs_tables import commit, markers, write_between  # noqa: E402
-from peers import Goal, run_peer  # noqa: E402
+from peers import Goal, not_installed, run_peer  # noqa: E402
 from search_quality import rounds  # noqa: E402
 
 from sparsemod.cli import main as sparsemod_main  # noqa: E402
@@ -238,13 +238,19 @@ def search_and_retrain(budget: Budget, seed: int, args) -> dict:
         row = {"search_seconds": round(seconds, 1), "trials": len(trials),
                "completed_trials": int((trials["status"] == "completed").sum()),
                "candidates": candidates_line(folder)}
-        if best is None or 100 * (1 - best["error"]) <= chance_level(args.val_size):
-            found = "none feasible" if best is None else f"chance level ({100 * (1 - best['error']):.1f} %)"
-            return {**row, "network": f"none found: {found}", "test_accuracy": None,
-                    "model_size": None, "working_memory": None}
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert sparsemod_main(["test", "--config", str(config), "--arm", best["arm"]]) == 0
-        report = json.loads((folder / "test" / f"{best['arm']}.json").read_text())
+        return retrained(row, best, config, folder, args)
+
+
+def retrained(row: dict, best: pd.Series | None, config: Path, folder: Path, args) -> dict:
+    """``row`` with the search's pick retrained and tested by the [TEST] mode, or "none found"
+    when nothing fit or the pick is at chance level on validation."""
+    if best is None or 100 * (1 - best["error"]) <= chance_level(args.val_size):
+        found = "none feasible" if best is None else f"chance level ({100 * (1 - best['error']):.1f} %)"
+        return {**row, "network": f"none found: {found}", "test_accuracy": None,
+                "model_size": None, "working_memory": None}
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert sparsemod_main(["test", "--config", str(config), "--arm", str(best["arm"])]) == 0
+    report = json.loads((folder / "test" / f"{best['arm']}.json").read_text())
     return {**row, "network": f"{best['arm']} {describe(report['params'])}",
             "search_val_accuracy": round(100 * (1 - best["error"]), 2),
             "val_accuracy": round(100 * (1 - report["val_error"]), 2),
@@ -304,23 +310,13 @@ def peer_search_and_retrain(method: str, budget: Budget, seed: int, args) -> dic
         row = {"search_seconds": round(seconds, 1), "trials": len(trials),
                "completed_trials": int((trials["status"] == "completed").sum()),
                "candidates": f"{over} of {len(trials)} trained over budget"}
-        if best is None or 100 * (1 - best["error"]) <= chance_level(args.val_size):
-            found = "none feasible" if best is None else f"chance level ({100 * (1 - best['error']):.1f} %)"
-            return {**row, "network": f"none found: {found}", "test_accuracy": None,
-                    "model_size": None, "working_memory": None}
-        params = {p.name: best[p.name] for p in problem.space}  # the [TEST] mode reads models/{arm}/params.json
-        params = {k: v.item() if hasattr(v, "item") else v for k, v in params.items()}
-        arm = folder / "models" / str(best["arm"])
-        arm.mkdir(parents=True)
-        (arm / "params.json").write_text(json.dumps(params))
-        with contextlib.redirect_stdout(io.StringIO()):
-            assert sparsemod_main(["test", "--config", str(config), "--arm", str(best["arm"])]) == 0
-        report = json.loads((folder / "test" / f"{best['arm']}.json").read_text())
-    return {**row, "network": f"{best['arm']} {describe(report['params'])}",
-            "search_val_accuracy": round(100 * (1 - best["error"]), 2),
-            "val_accuracy": round(100 * (1 - report["val_error"]), 2),
-            "test_accuracy": round(100 * (1 - report["test_error"]), 2),
-            "model_size": report["model_size"], "working_memory": report["working_memory"]}
+        if best is not None:  # the [TEST] mode reads models/{arm}/params.json
+            params = {p.name: best[p.name] for p in problem.space}
+            arm = folder / "models" / str(best["arm"])
+            arm.mkdir(parents=True)
+            (arm / "params.json").write_text(json.dumps({k: v.item() if hasattr(v, "item") else v
+                                                         for k, v in params.items()}))
+        return retrained(row, best, config, folder, args)
 
 
 def searched(trials: int) -> tuple[int, int]:
@@ -423,6 +419,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--out", type=Path, default=OUT, help="the JSON the rows merge into")
     parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose table is redrawn")
     args = parser.parse_args(argv)
+    if not_installed(args.methods):
+        parser.error(str(not_installed(args.methods)))
     if args.quick:
         args.seeds, args.trials, args.epochs, args.test_epochs, args.budgets = [0], 6, 1, 1, ["sparse"]
     args.val_size = len(load_mnist(args.data_dir, 0).val)

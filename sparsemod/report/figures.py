@@ -33,8 +33,14 @@ def hover(row: pd.Series, objectives: Sequence[str]) -> str:
 
 def pareto_figure(completed: pd.DataFrame, front: set[str], objectives: Sequence[str],
                   axes: dict[str, dict]) -> go.Figure:
-    """One panel per pair of objectives; values in each axis's unit, log where it spans a decade."""
-    pairs = list(itertools.combinations(objectives, 2))
+    """One panel per pair of objectives (one objective: it against the trial number); values in
+    each axis's unit, log where it spans a decade."""
+    if len(objectives) == 1:
+        completed = completed.assign(trial=completed["index"])
+        axes = {**axes, "trial": {"label": "trial", "scale": 1.0, "unit": "number", "log": False}}
+        pairs = [("trial", objectives[0])]
+    else:
+        pairs = list(itertools.combinations(objectives, 2))
     columns = min(3, len(pairs))
     rows = -(-len(pairs) // columns)
     figure = make_subplots(rows=rows, cols=columns, horizontal_spacing=0.09, vertical_spacing=0.14)
@@ -50,7 +56,7 @@ def pareto_figure(completed: pd.DataFrame, front: set[str], objectives: Sequence
                 showlegend=k == 0, customdata=completed["arm"].astype(str).to_numpy()[mask],
                 hovertext=[t for t, m in zip(texts, mask) if m], hoverinfo="text"), row=row, col=column)
         for axis, name in ((figure.update_xaxes, x), (figure.update_yaxes, y)):
-            axis(title_text=f"{LABELS[name]} ({axes[name]['unit']})", type="log" if axes[name]["log"] else "linear",
+            axis(title_text=f"{axes[name]['label']} ({axes[name]['unit']})", type="log" if axes[name]["log"] else "linear",
                  row=row, col=column)
     figure.update_layout(height=360 * rows, width=420 * columns, margin={"t": 30}, template="plotly_white")
     return figure

@@ -15,8 +15,6 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import peers  # noqa: E402
 
 SPACE = [Int("width", 1, 64, log=True), Float("lr", 1e-3, 1e-1, log=True), Choice("kind", ("a", "b"))]
-LIBRARY = {"optuna-tpe": "optuna", "optuna-gp": "optuna", "optuna-nsga2": "optuna", "ax-default": "ax",
-           "syne-tune-moasha": "syne_tune"}
 
 
 def fake_trial(epochs: int, calls: list):
@@ -36,8 +34,8 @@ def fake_trial(epochs: int, calls: list):
 
 @pytest.mark.parametrize("method", peers.PEERS)
 def test_peer_runs_the_trials_inside_the_space_and_times_itself(method):
-    if importlib.util.find_spec(LIBRARY[method]) is None:
-        pytest.skip(f"{LIBRARY[method]} is not installed (pip install -r requirements-bench.txt)")
+    if importlib.util.find_spec(peers.LIBRARY[method]) is None:
+        pytest.skip(f"{peers.LIBRARY[method]} is not installed (pip install -r requirements-bench.txt)")
     calls: list = []
     goal = peers.Goal(("error", "model_size", "working_memory"))
     trials = 8
@@ -66,3 +64,10 @@ def test_optuna_is_told_the_measured_constraints(monkeypatch):
     table = peers.run_peer("optuna-tpe", SPACE, goal, 4, 0, 1, fake_trial(1, []))
     # model_size - 1000 <= 0 is feasible: 100 x width - 1000
     assert [c["model_size"] for c in seen] == pytest.approx((table["model_size"] - 1000.0).tolist())
+
+
+def test_a_missing_peer_library_names_the_pip_command(monkeypatch):
+    monkeypatch.setattr(peers.importlib.util, "find_spec", lambda name: None if name == "optuna" else object())
+    assert peers.not_installed(["sparsemod", "ax-default"]) is None
+    message = peers.not_installed(["optuna-gp", "optuna-tpe", "sparsemod"])
+    assert message.startswith("optuna-gp, optuna-tpe need optuna: pip install -r requirements-bench.txt")

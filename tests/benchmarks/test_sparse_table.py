@@ -80,8 +80,8 @@ def test_tiny_run_merges_both_methods_inside_the_budget(tmp_path, capsys):
     out, docs = tmp_path / "rows.json", tmp_path / "bench.md"
     docs.write_text(f"{sparse_table.BEGIN}\n{sparse_table.END}\n")
     rows = sparse_table.main(["--seeds", "1", "--trials", "4", "--epochs", "1", "--test-epochs", "1",
-                              "--budgets", "sparse", "--jobs", "2", "--data-dir", str(SHARED_MNIST),
-                              "--out", str(out), "--docs", str(docs)])
+                              "--budgets", "sparse", "--methods", "sparsemod", "hand-designed", "--jobs", "2",
+                              "--data-dir", str(SHARED_MNIST), "--out", str(out), "--docs", str(docs)])
     assert sorted(r["method"] for r in rows) == ["hand-designed", "sparsemod"]
     assert json.loads(out.read_text()) == rows
     for r in rows:

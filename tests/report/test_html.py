@@ -82,6 +82,14 @@ def test_pareto_plot_panels_split_front_from_trials_in_display_units(tmp_path):
     assert figure.layout.yaxis.type == "log" and figure.layout.xaxis.type == "linear"
 
 
+def test_one_objective_is_drawn_against_the_trial_number(tmp_path):
+    write_html(tmp_path, TRIALS, TRIALS.iloc[[1]], ["error"])  # two pairs of one objective: none
+    figure = pareto_figure(TRIALS, {"1_0"}, ["error"], axes(TRIALS, ["error"]))
+    assert len(figure.data) == 2 and list(figure.data[1].x) == [1] and list(figure.data[0].x) == [0, 2, 3]
+    assert figure.layout.xaxis.title.text == "trial (number)"
+    assert "lowest error" in (tmp_path / "report.html").read_text()
+
+
 def test_parallel_coordinates_code_choices_and_drop_constants(tmp_path):
     trials = TRIALS.assign(conv=["dw", "standard", "dw", "dw"], depth=[2, 2, 2, 2])
     figure = parallel_figure(trials, set(PARETO_ARMS), ["lr", "conv", "depth"], OBJECTIVES, axes(trials, OBJECTIVES))
