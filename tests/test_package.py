@@ -22,7 +22,8 @@ NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "results", "data", "build",
 
 def _pins(requirements: str) -> set[str]:
     lines = (REPO / requirements).read_text().splitlines()
-    return {line.strip() for line in lines if line.strip() and not line.startswith(("#", "-r"))}
+    pins = (line.split("#")[0].strip() for line in lines if not line.startswith("-r"))  # pip's inline comments
+    return {pin for pin in pins if pin}
 
 
 def test_the_extras_pin_what_the_requirements_files_pin():
