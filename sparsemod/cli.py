@@ -96,6 +96,7 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
     with importing_quietly():
         from sparsemod.optimizer.proposer import InfeasibleSpace
         from sparsemod.optimizer.record import SnapshotError
+        from sparsemod.deploy.check import check_installed
         from sparsemod.retrain import locate_arm, retrain_arm, summary
         from sparsemod.search.loop import SearchStopped
         from sparsemod.store.lock import FolderLock, FolderLockedError
@@ -112,6 +113,7 @@ def _run_with(settings: Settings, args: argparse.Namespace, test_mode: bool, wor
             assert settings.test is not None, "check_test_mode ran: a [TEST] section is there"
             arm = args.arm if args.arm is not None else settings.test.arm
             locate_arm(settings, arm)  # before loading data: a bad arm fails fast
+            check_installed(settings.test.export, f"{settings.path} [TEST]")
             problem, data = prepare(settings)
             print(summary(retrain_arm(settings, problem, data, arm, trial_config(settings)),
                           settings.test.objectives))

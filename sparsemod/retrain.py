@@ -6,7 +6,8 @@ widened by one multiplier to the largest network under a budget (the expand step
 trained from scratch (by default with a cosine schedule; ``augment_shift``: on randomly
 shifted images), quantized, measured, and evaluated on the
 **test** split, which the search never saw.  Writes ``{root}/{name}/test/{arm}.json`` and the
-deployable TorchScript / ONNX files beside it.
+deployable TorchScript / ONNX files beside it; with ``export = tflite, executorch`` also the
+microcontroller runtimes' files, each run under its runtime (:mod:`sparsemod.deploy.check`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import torch
 
 from sparsemod.config import OBJECTIVES, ConfigError, Settings
 from sparsemod.data import DataBundle
-from sparsemod.export import export
+from sparsemod.deploy.check import deploy
+from sparsemod.deploy.host import export
 from sparsemod.morphnet import apply_structure
 from sparsemod.morphnet.expand import expand
 from sparsemod.morphnet.groups import OPS
@@ -89,7 +91,13 @@ def retrain_arm(settings: Settings, problem: Problem, data: DataBundle, arm: str
     config = replace(trial_config, quant_scheme=test.quant_scheme)
     deployed = quantize(model, test.quant_scheme, calibration, example)
     metrics, extras = measure(model, deployed, example, data, config)
-    files = export(deployed, example, model_dir.parent.parent / "test" / arm)
+    stem = model_dir.parent.parent / "test" / arm
+    files = export(deployed, example, stem)
+    measured = {"test_accuracy": extras["test_accuracy"], **metrics}
+    runtimes = [deploy(runtime, model, calibration, example,
+                       lambda: loader(data.test, 256, collate_fn=data.collate_fn), stem, measured,
+                       settings.search.debug)
+                for runtime in test.export]
     report = {
         "arm": arm, "params": params, "pruned": test.pruning, "width_multiplier": multiplier,
         "epochs": test.epochs, "schedule": test.schedule,
@@ -100,7 +108,7 @@ def retrain_arm(settings: Settings, problem: Problem, data: DataBundle, arm: str
         "structure": layer_widths(model),
         "torchscript": str(files.torchscript), "torchscript_bytes": files.torchscript_bytes,
         "onnx": str(files.onnx) if files.onnx else None, "onnx_bytes": files.onnx_bytes,
-        "onnx_error": files.onnx_error,
+        "onnx_error": files.onnx_error, "runtimes": runtimes,
     }
     atomic_write_text(model_dir.parent.parent / "test" / f"{arm}.json", json.dumps(report, indent=2))
     return report
@@ -125,6 +133,19 @@ def summary(report: dict, objectives: int) -> str:
         rows.append(("ONNX file", human("model_size", report["onnx_bytes"])))
     else:
         rows.append(("ONNX", f"not written: {report['onnx_error']}"))
+    for run in report.get("runtimes", []):
+        rows.append((f"{run['runtime']} file", runtime_line(run)))
     width = max(len(k) for k, _ in rows)
     return "\n".join([f"arm {report['arm']} retrained {report['epochs']} epochs, {report['quant_scheme']}"]
                      + [f"  {k:<{width}}  {v}" for k, v in rows])
+
+
+def runtime_line(run: dict) -> str:
+    """One runtime's check beside sparsemod's figures."""
+    if "error" in run:
+        return f"not written: {run['error']}"
+    memory = ", ".join(f"{k} {human('working_memory', v)}" for k, v in run["memory"].items())
+    return (f"{human('model_size', run['file_bytes'])}; under the runtime "
+            f"{100 * run['runtime_test_accuracy']:.2f} % test accuracy (int8 here "
+            f"{100 * run['test_accuracy']:.2f} %); {memory} (working memory "
+            f"{human('working_memory', run['working_memory'])})")

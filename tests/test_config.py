@@ -232,7 +232,7 @@ NOT_NUMERIC = {("DEFAULT", "train"), *(("TRAIN", k) for k in (
     ("RAY", "storage_path"), ("RAY", "callbacks"),
     ("MORPHNET", "algorithm"), ("MORPHNET", "target"), ("MORPHNET", "log_dir"),
     *(("TEST", k) for k in ("pruning", "splitter", "quant_scheme", "name", "root", "arm", "expand_target",
-                            "schedule"))}
+                            "schedule", "export"))}
 
 
 def test_every_key_is_either_bound_checked_or_not_numeric():
@@ -373,6 +373,8 @@ def test_early_stopping_defaults_and_values(config_file):
     ("test", {"schedule": "linear"}, "[TEST] schedule: expected one of constant|cosine, got 'linear'"),
     ("train", {"augment_shift": "two"}, "[TRAIN] augment_shift: expected an integer 0-8, got 'two'"),
     ("test", {"augment_shift": "9"}, "[TEST] augment_shift: expected an integer 0-8, got '9'"),
+    ("test", {"export": "tflite, onnx"}, "[TEST] export: expected empty or comma-separated names among "
+                                         "tflite|executorch, got 'tflite, onnx'"),
 ])
 def test_training_recipe_keys_are_validated(config_file, capsys, section, overrides, fragment):
     path = config_file(**{section: overrides})

@@ -30,6 +30,7 @@ def test_the_extras_pin_what_the_requirements_files_pin():
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert set(extras["test"]) == _pins("requirements-test.txt")
     assert set(extras["bench"]) == _pins("requirements-bench.txt")
+    assert set(extras["deploy"]) == _pins("requirements-deploy.txt")
 
 
 def test_installed_sparsemod_runs_the_default_search_from_another_folder(tmp_path: Path):

@@ -9,7 +9,7 @@ from conftest import write_config
 
 from sparsemod.cli import main
 from sparsemod.data import load_digits
-from sparsemod.export import export, load_torchscript
+from sparsemod.deploy.host import export, load_torchscript
 from sparsemod.trial.quantize import quantize
 from sparsemod.trial.train import accuracy
 

@@ -14,6 +14,9 @@ DEVICE_NAMES = ("K80", "P4", "T4", "P100", "V100", "TPUv2", "cortex-m4", "cortex
 # [TEST] keys that default to the [TRAIN] key of the same name
 TEST_FROM_TRAIN = ("name", "root", "pruning", "splitter", "quant_scheme", "objectives", "augment_shift")
 SCHEDULES = ("constant", "cosine")
+# [TEST] export: the microcontroller runtimes a retrained arm is converted for and run under
+# (TorchScript and ONNX files are always written)
+RUNTIMES = ("tflite", "executorch")
 MAX_SHIFT = 8  # pixels: more moves a small image's content out of the frame
 
 
@@ -136,14 +139,14 @@ def _storage_path() -> tuple[Callable[[str], str], str]:
 TUNE_CALLBACKS = {"mlflow": "mlflow", "wandb": "wandb"}
 
 
-def _callbacks() -> tuple[Callable[[str], tuple[str, ...]], str]:
+def _names(*allowed: str) -> tuple[Callable[[str], tuple[str, ...]], str]:
     def parse(text: str) -> tuple[str, ...]:
         names = tuple(dict.fromkeys(filter(None, (n.strip() for n in text.split(",")))))
-        if any(name not in TUNE_CALLBACKS for name in names):
+        if any(name not in allowed for name in names):
             raise ValueError
         return names
 
-    return parse, "empty or comma-separated names among " + "|".join(TUNE_CALLBACKS)
+    return parse, "empty or comma-separated names among " + "|".join(allowed)
 
 
 def _non_negative_real() -> tuple[Callable[[str], float], str]:
@@ -237,7 +240,7 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("gpus_per_trial", _non_negative_real(), "0"),
         _key("max_failures", _integer(0), "1"),
         _key("storage_path", _storage_path(), ""),
-        _key("callbacks", _callbacks(), ""),
+        _key("callbacks", _names(*TUNE_CALLBACKS), ""),
     ),
     "MORPHNET": (
         _key("algorithm", _choice("gamma", "group_lasso", "gates"), "gamma"),
@@ -261,5 +264,6 @@ SCHEMA: dict[str, tuple[Key, ...]] = {
         _key("seed", _integer(0), "0"),
         _key("schedule", _choice(*SCHEDULES), "cosine"),
         _key("augment_shift", _integer(0, MAX_SHIFT), "0"),
+        _key("export", _names(*RUNTIMES), ""),
     ),
 }

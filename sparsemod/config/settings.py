@@ -72,6 +72,7 @@ class TestSettings:
     seed: int
     schedule: str = "cosine"  # constant | cosine (MorphNet's retraining advice)
     augment_shift: int = 0  # defaults to [TRAIN] augment_shift
+    export: tuple[str, ...] = ()  # microcontroller runtimes (RUNTIMES) to convert for and check
 
 
 @dataclass(frozen=True)

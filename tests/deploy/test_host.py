@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from sparsemod.data import load_digits
-from sparsemod.export import export
+from sparsemod.deploy.host import export
 from sparsemod.trial.quantize import quantize
 from sparsemod.trial.train import loader, train
 

@@ -1,0 +1,153 @@
+"""Do sparsemod's costs predict what TensorFlow Lite Micro allocates?
+
+For random networks of ``examples/mcu.py`` on MNIST's 28×28 inputs (uniform draws of every
+parameter, seeded), each network is built with its initial weights (no cost depends on the
+weights' values) and measured twice:
+
+- by sparsemod: ``model_size`` and ``working_memory`` of its int8 model (the search's own
+  measurement, ``sparsemod.trial``);
+- by the deploy path of ``[TEST] export = tflite``: the ``.tflite`` litert-torch writes,
+  its constant tensors (``weight_bytes``), and the arena TFLM's own interpreter plans for it
+  (``activations`` + ``runtime``), with TFLM's count of each op kind in the file.
+
+Rows merge into ``benchmarks/results/runtime_costs.json`` by (seed, network), so a run can
+be split in parts; the table in docs/benchmarks.md is redrawn from every row.  Needs the
+deploy extra (``pip install -r requirements-deploy.txt``).
+
+    python benchmarks/runtime_costs.py --networks 24 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from cost_fidelity import sample  # noqa: E402
+from docs_tables import commit, frame, write_between  # noqa: E402
+
+from sparsemod.costs import DEVICES  # noqa: E402
+from sparsemod.deploy.check import check_installed  # noqa: E402
+from sparsemod.errors import ConfigError  # noqa: E402
+from sparsemod.logs import quiet_converters  # noqa: E402
+from sparsemod.problem import load_problem  # noqa: E402
+from sparsemod.store.results import atomic_write_text  # noqa: E402
+from sparsemod.trial.checks import check_runs  # noqa: E402
+from sparsemod.trial.measure import cost_metrics  # noqa: E402
+from sparsemod.trial.quantize import quantize  # noqa: E402
+
+INPUT, CLASSES = (1, 28, 28), 10
+SHOWN = ("stem", "blocks", "layers", "filters", "conv_type", "downsample", "skip", "fc_layers")
+
+
+def op_counts(path: Path) -> dict[str, int]:
+    """How many ops of each kind the flatbuffer holds (TFLM's schema reader)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    model = schema.Model.GetRootAs(path.read_bytes(), 0)
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    graph = model.Subgraphs(0)
+    return dict(collections.Counter(names[codes[graph.Operators(i).OpcodeIndex()]]
+                                    for i in range(graph.OperatorsLength())))
+
+
+def measure(params: dict, seed: int, folder: Path) -> dict:
+    from sparsemod.deploy import tflite
+
+    torch.manual_seed(seed)
+    model = load_problem("mcu").build(params, INPUT, CLASSES).eval()
+    example = check_runs(model, INPUT)
+    calibration = [torch.rand(16, *INPUT) for _ in range(2)]
+    deployed = quantize(model, "post", calibration, example)
+    costs, _, _ = cost_metrics(model, deployed, example, DEVICES["cortex-m4"])
+    path = folder / "net.tflite"
+    start = time.perf_counter()
+    memory = tflite.convert(model, calibration, example, path)
+    return {"params": {k: params[k] for k in SHOWN}, "model_size": costs["model_size"],
+            "working_memory": costs["working_memory"], "weight_bytes": tflite.weight_bytes(path),
+            "file_bytes": path.stat().st_size, **memory, "ops": op_counts(path),
+            "convert_seconds": time.perf_counter() - start}
+
+
+def summary(rows: list[dict]) -> str:
+    def spread(values: list[float], digits: int = 3) -> str:
+        return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}, {max(values):.{digits}f}]"
+
+    plain = [r for r in rows if "PAD" not in r["ops"] and "TRANSPOSE" not in r["ops"]]
+    lines = [
+        f"{len(rows)} networks (seeds {', '.join(map(str, sorted({r['seed'] for r in rows})))}); "
+        "median [min, max]:", "",
+        f"- TFLM weight bytes / model_size: {spread([r['weight_bytes'] / r['model_size'] for r in rows])}",
+        f"- .tflite file bytes / model_size: {spread([r['file_bytes'] / r['model_size'] for r in rows])}",
+        f"- TFLM activations / working_memory, every network: "
+        f"{spread([r['activations'] / r['working_memory'] for r in rows])}",
+        f"- the same, the {len(plain)} networks whose .tflite has no PAD or TRANSPOSE: "
+        + (spread([r['activations'] / r['working_memory'] for r in plain]) if plain else "none"),
+        f"- TFLM's own bytes (arena − activations): {spread([r['runtime'] for r in rows], 0)}",
+        f"- arena / working_memory: {spread([r['arena'] / r['working_memory'] for r in rows])}",
+        "",
+    ]
+    table = [{
+        "seed": r["seed"], "net": r["network"],
+        "network": ", ".join(f"{k}={v}" for k, v in r["params"].items()),
+        "model_size": int(r["model_size"]), "weight bytes": r["weight_bytes"], "file": r["file_bytes"],
+        "working_memory": int(r["working_memory"]), "activations": r["activations"],
+        "runtime": r["runtime"], "arena": r["arena"],
+        "PAD / TRANSPOSE ops": f"{r['ops'].get('PAD', 0)} / {r['ops'].get('TRANSPOSE', 0)}",
+        "commit": f"`{r['commit']}`",
+    } for r in sorted(rows, key=lambda r: (r["seed"], r["network"]))]
+    import pandas as pd
+
+    return "\n".join(lines) + frame(pd.DataFrame(table))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--networks", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "runtime_costs.json")
+    parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    try:
+        check_installed(["tflite"], "benchmarks/runtime_costs.py")
+    except ConfigError as error:
+        parser.error(str(error))
+    quiet_converters(debug=False)
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+    space = load_problem("mcu").space
+    rng = np.random.default_rng(args.seed)
+    rows = json.loads(args.json.read_text())["rows"] if args.json.exists() else []
+    code = commit(REPO, ("sparsemod", "benchmarks", "examples"))
+    with tempfile.TemporaryDirectory() as folder:
+        for network in range(args.networks):
+            params = sample(space, rng)
+            row = {"seed": args.seed, "network": network, **measure(params, network, Path(folder)),
+                   "commit": code}
+            print(f"seed {args.seed} net {network}: working_memory {row['working_memory']:.0f} "
+                  f"activations {row['activations']} runtime {row['runtime']}; model_size "
+                  f"{row['model_size']:.0f} weight bytes {row['weight_bytes']}", flush=True)
+            rows = [r for r in rows if (r["seed"], r["network"]) != (args.seed, network)] + [row]
+            command = " ".join(["python", "benchmarks/runtime_costs.py", *sys.argv[1:]])
+            atomic_write_text(args.json, json.dumps({"input": list(INPUT), "rows": rows,
+                                                     "command": command}, indent=1))
+    write_between(args.docs, "runtime_costs", "runtime_costs.py", summary(rows))
+
+
+if __name__ == "__main__":
+    main()
