@@ -14,6 +14,11 @@ next, and the trials still running pending from the start:
 - two or three: qLogNEHVI (Daulton et al. 2021), reference point 1.1 × the worst observed;
 - four or more: qLogNParEGO (Knowles 2006), a random Chebyshev scalarisation per pick.
 
+Costs are scored on a log scale, each spanning [0, 1] over the observed networks
+(:func:`cost_space`): the networks of a kilobyte budget differ by factors, and on a linear
+scale set by the largest network observed every small one would look free (1 KB and 10 KB
+are both ≈ 0 of 300 KB), so the hypervolume would reward only the large networks' gains.
+
 Why a pool, not Ax's model bridge (measured on Ax 1.3.1 / BoTorch 0.18.1): Ax's adapter
 transforms inputs and outputs (one-hot, log, BilogY, StandardizeY), so a cost function cannot
 be slotted in as one of its models; an Ax trial asked for and then rejected as over budget
@@ -56,6 +61,16 @@ def fit_error_gp(X: torch.Tensor, error: torch.Tensor) -> SingleTaskGP:
     return model
 
 
+def cost_space(observed: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
+    """Costs (positive, to minimise) as ``(log c − log lo) / (log hi − log lo)`` per cost,
+    ``lo`` and ``hi`` the smallest and largest observed: 0 the cheapest observed, 1 the
+    dearest; ``observed`` first, then each of ``others`` on the same scale."""
+    logs = [t.clamp_min(1e-12).log() for t in (observed, *others)]
+    low, high = logs[0].amin(dim=0), logs[0].amax(dim=0)
+    span = (high - low).clamp_min(1e-12)
+    return [(t - low) / span for t in logs]
+
+
 def lookup(table_X: torch.Tensor, table_Y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """The deterministic costs of any row of ``table_X`` (the nearest row: every point the
     acquisition sees is a pool, pending or observed candidate, so the match is exact)."""
@@ -91,10 +106,8 @@ def pick(observed_X: torch.Tensor, observed_error: torch.Tensor, pool_X: torch.T
             acquisition = qLogNoisyExpectedImprovement(gp, observed_X, sampler=sampler, X_pending=pending,
                                                        constraints=outcome_constraints)
         else:
-            observed_costs, pending_costs, pool_costs = costs
-            scale = observed_costs.abs().amax(dim=0).clamp_min(1e-12)
             table_X = torch.cat([observed_X, pending if pending is not None else observed_X[:0], pool_X])
-            table_Y = -torch.cat([observed_costs, pending_costs, pool_costs]) / scale
+            table_Y = -torch.cat(cost_space(*costs))
             model = ModelList(gp, GenericDeterministicModel(lookup(table_X, table_Y), num_outputs=table_Y.shape[-1]))
             # GP samples beside the costs, repeated per sample: MC_SAMPLES box decompositions, not 128
             sampler = get_sampler(model.posterior(observed_X[:1]), torch.Size([MC_SAMPLES]),  # type: ignore[arg-type]
@@ -104,7 +117,7 @@ def pick(observed_X: torch.Tensor, observed_error: torch.Tensor, pool_X: torch.T
                                           constraints=outcome_constraints)
             else:
                 worst_error = float(observed_error.max())
-                reference = [-REFERENCE_MARGIN * worst_error] + [-REFERENCE_MARGIN] * table_Y.shape[-1]
+                reference = [-REFERENCE_MARGIN * worst_error] + [-REFERENCE_MARGIN] * table_Y.shape[-1]  # 1.1: past the dearest
                 acquisition = qLogNoisyExpectedHypervolumeImprovement(
                     model, reference, observed_X, sampler=sampler, X_pending=pending, prune_baseline=True,
                     constraints=outcome_constraints)
