@@ -30,6 +30,16 @@ def exporting(config, runtimes: str):
     return config
 
 
+def exported(searched, runtime: str, suffix: str):
+    """The [TEST] run with ``export = runtime``: the file and its comparison JSON."""
+    config, results, arms = searched
+    assert main(["test", "--config", str(exporting(config, runtime)), "--arm", arms[0]]) == 0
+    path = results / "test" / f"{arms[0]}{suffix}"
+    check = json.loads(path.with_name(path.name + ".json").read_text())
+    assert check["file_bytes"] == path.stat().st_size
+    return path, check, json.loads((results / "test" / f"{arms[0]}.json").read_text())
+
+
 def test_a_missing_runtime_is_one_line_before_anything_trains(searched, monkeypatch, capsys):
     config, results, arms = searched
     find_spec = importlib.util.find_spec
@@ -48,11 +58,7 @@ def test_tflite_file_runs_under_tflm_as_litert_runs_it(searched):
     from ai_edge_litert.interpreter import Interpreter
     from tflite_micro.python.tflite_micro import runtime
 
-    config, results, arms = searched
-    assert main(["test", "--config", str(exporting(config, "tflite")), "--arm", arms[0]]) == 0
-    check = json.loads((results / "test" / f"{arms[0]}.tflite.json").read_text())
-    path = results / "test" / f"{arms[0]}.tflite"
-    assert check["file_bytes"] == path.stat().st_size
+    path, check, report = exported(searched, "tflite", ".tflite")
     # LiteRT's own interpreter (another runtime) on the same int8 inputs
     litert = Interpreter(model_path=str(path))
     litert.allocate_tensors()
@@ -68,9 +74,19 @@ def test_tflite_file_runs_under_tflm_as_litert_runs_it(searched):
         litert.invoke()
         correct += int(litert.get_tensor(target["index"]).argmax() == label)
     assert check["runtime_test_accuracy"] == pytest.approx(correct / len(labels), abs=1.5 / len(labels))
-    report = json.loads((results / "test" / f"{arms[0]}.json").read_text())
     assert check["test_accuracy"] == pytest.approx(1 - report["test_error"])
     assert abs(check["accuracy_difference_points"]) <= 2.0  # PT2E's scales vs torch.ao's
+    # flash: the constant tensors as LiteRT reads them (before allocation only constants have data)
+    weights, reader = 0, Interpreter(model_path=str(path))
+    for tensor in reader.get_tensor_details():
+        try:
+            data = reader.get_tensor(tensor["index"])
+        except ValueError:
+            continue
+        int8 = tensor["dtype"] == np.int8
+        weights += data.nbytes + (8 * len(tensor["quantization_parameters"]["scales"]) if int8 else 0)
+    assert check["weight_bytes"] == weights
+    assert check["weight_bytes"] == pytest.approx(check["model_size"], rel=0.10)
     # the arena: the smallest that TFLM accepts, found by bisection
     low, high = 0, 1 << 20
     while high - low > 1:
@@ -90,11 +106,7 @@ def test_executorch_file_runs_under_its_runtime(searched):
     pytest.importorskip("executorch")
     from executorch.runtime import Runtime
 
-    config, results, arms = searched
-    assert main(["test", "--config", str(exporting(config, "executorch")), "--arm", arms[0]]) == 0
-    check = json.loads((results / "test" / f"{arms[0]}.pte.json").read_text())
-    path = results / "test" / f"{arms[0]}.pte"
-    assert check["file_bytes"] == path.stat().st_size
+    path, check, _ = exported(searched, "executorch", ".pte")
     method = Runtime.get().load_program(str(path)).load_method("forward")
     data = load_digits(0)
     images = torch.stack([x for x, _ in data.test])
