@@ -76,7 +76,7 @@ class Proposer:
         self.counts: dict[str, Counts] = {}
         self._bounds: dict[tuple, Bounds | None] = {}
         self._pool: list[dict] | None = None
-        self._start: dict[tuple, list[dict]] = {}  # the start found, by what it was asked
+        self._start: dict[int, list[dict]] = {}  # the start's points, by how many were asked
 
     @property
     def scores_hypervolume(self) -> bool:
@@ -130,33 +130,41 @@ class Proposer:
             counts.admitted += 1
         return verdict.fits
 
-    def start(self, count: int, tried: Sequence[dict] = ()) -> list[dict]:
-        """The first ``count`` Sobol points that fit (those in ``tried`` skipped: a resumed
-        start continues the same sequence); :class:`InfeasibleSpace` if none of
-        ``START_DRAWS`` does."""
-        asked = (count, tuple(sorted(key(p) for p in tried)))
-        if asked in self._start:  # found before the results folder was made: not drawn twice
-            return self._start[asked]
+    def start(self, count: int, tried: Sequence[dict] = (), total: int | None = None) -> list[dict]:
+        """The start's next ``count`` points: of the first ``total`` (default ``count``) Sobol
+        points that fit, those not in ``tried``, cheapest first by FLOPs, which training time
+        grows with (the same points as in Sobol order, but the first front is in sooner and a
+        search cut short holds more of it; a resumed start continues with the same points).
+        :class:`InfeasibleSpace` if none of ``START_DRAWS`` fits."""
+        points = self._start_points(max(total or count, count), bool(tried))
+        done = {key(p) for p in tried}
+        untried = [p for p in points if key(p) not in done]
+        return sorted(untried, key=lambda p: self._bounds[key(p)].flops)[:count]  # type: ignore[union-attr]
+
+    def _start_points(self, total: int, resumed: bool) -> list[dict]:
+        """The first ``total`` Sobol points that fit, in the stream's order (drawn once)."""
+        if total in self._start:  # found before the results folder was made: not drawn twice
+            return self._start[total]
         counts = self.counts.setdefault("sobol", Counts())
-        seen = {key(p) for p in tried}
+        seen: set[tuple] = set()
         stream = SobolStream(self.encoding, self.seed)
         found: list[dict] = []
         smallest: dict[str, float] = {}
-        while len(found) < count and stream.drawn < START_DRAWS:
+        while len(found) < total and stream.drawn < START_DRAWS:
             for params in stream.draw(min(64, START_DRAWS - stream.drawn)):
                 if key(params) in seen:
                     continue
                 seen.add(key(params))
                 if self._passes_bounds(params, counts) and self._admit(params, counts):
                     found.append(params)
-                    if len(found) == count:
+                    if len(found) == total:
                         break
                 elif (b := self._bounds.get(key(params))) is not None:
                     for metric in ("model_size", "working_memory"):
                         smallest[metric] = min(smallest.get(metric, float("inf")), getattr(b, metric))
-        if not found and not tried:
+        if not found and not resumed:
             raise InfeasibleSpace(self._nothing_fits(counts, smallest))
-        self._start[asked] = found
+        self._start[total] = found
         return found
 
     def _nothing_fits(self, counts: Counts, smallest: dict[str, float]) -> str:

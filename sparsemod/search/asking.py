@@ -49,7 +49,7 @@ class Asking:
             if phase.name == "sobol":
                 sobol = [parameters_of(t) for t in self.record.trials.values()
                          if t.run_metadata.get("phase") == "sobol"]
-                chosen = self.proposer.start(count, tried=sobol)
+                chosen = self.proposer.start(count, tried=sobol, total=phase.trials)
             else:
                 chosen = self.proposer.gp(count, self.observed(), tried=arms)
             asked = {self.record.attach(params, {"phase": phase.name}): params for params in chosen}

@@ -66,3 +66,31 @@ def test_morph_children_are_taken_best_first_by_the_acquisition_function():
         assert best.params["lr"] == 0.029
         first, second = proposer.morph(drawn, 2, observed)
         assert first.params["lr"] == 0.029 and second.params["lr"] != 0.004
+
+
+def test_the_start_trains_its_cheapest_points_first_across_rounds():
+    """Asked in rounds of 2 (a batch), the start's 6 points come cheapest first by FLOPs as
+    torch's own counter counts them, and they are the points a start asked at once holds."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    problem = load_problem("mcu")
+
+    def proposer() -> Proposer:
+        oracle = CostOracle(problem, DataBundle([], [], [], (1, 28, 28), 10), "post",
+                            resolve_device("", 1e9, None))
+        return Proposer(oracle, ("error", "model_size"), (), seed=3)
+
+    def flops(params: dict) -> int:
+        torch.manual_seed(0)
+        model = problem.build(dict(params), (1, 28, 28), 10).eval()
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.zeros(1, 1, 28, 28))
+        return counter.get_total_flops()
+
+    rounds = proposer()
+    asked: list[dict] = []
+    for _ in range(3):
+        asked += rounds.start(2, tried=asked, total=6)
+    assert sorted(map(str, asked)) == sorted(map(str, proposer().start(6)))
+    counted = [flops(p) for p in asked]
+    assert counted == sorted(counted) and counted[0] < counted[-1]
