@@ -43,8 +43,10 @@ def importing_quietly() -> Iterator[None]:
 
 def quiet_converters(debug: bool) -> None:
     """The deploy converters' lines: litert-torch's progress, TensorFlow's C++ notices (read
-    when it loads, so set before), torchao's notices of GPU kernels a CPU machine lacks."""
+    when it loads, so set before), torchao's notices of GPU kernels a CPU machine lacks and
+    the deprecation torch logs when torchao registers its enums."""
     if not debug:
         os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        logging.getLogger("torchao").setLevel(logging.ERROR)
+        for name in ("torchao", "torch.utils._pytree"):
+            logging.getLogger(name).setLevel(logging.ERROR)

@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -55,7 +56,10 @@ def deploy(runtime: str, model: nn.Module, calibration: list[torch.Tensor], exam
     path = stem.with_name(stem.name + module.SUFFIX)
     start = time.perf_counter()
     try:
-        memory = module.convert(model.eval(), calibration, example, path)
+        with warnings.catch_warnings():
+            # torch's pytree notice, raised inside the converters' own export calls
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            memory = module.convert(model.eval(), calibration, example, path)
     except ConfigError:
         raise
     except Exception as exc:  # converters raise many types; each is the user's reason
