@@ -110,7 +110,7 @@ def retrain_arm(settings: Settings, problem: Problem, data: DataBundle, arm: str
         "onnx": str(files.onnx) if files.onnx else None, "onnx_bytes": files.onnx_bytes,
         "onnx_error": files.onnx_error, "runtimes": runtimes,
     }
-    atomic_write_text(model_dir.parent.parent / "test" / f"{arm}.json", json.dumps(report, indent=2))
+    atomic_write_text(stem.with_name(f"{arm}.json"), json.dumps(report, indent=2))
     return report
 
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from sparsemod.config.schema import RUNTIMES
 from sparsemod.deploy.extras import INSTALL
-from sparsemod.errors import ConfigError
+from sparsemod.errors import ConfigError, one_line
 from sparsemod.logs import quiet_converters
 from sparsemod.store.results import atomic_write_text
 
@@ -64,8 +64,7 @@ def deploy(runtime: str, model: nn.Module, calibration: list[torch.Tensor], exam
         raise
     except Exception as exc:  # converters raise many types; each is the user's reason
         path.unlink(missing_ok=True)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        result: dict = {"runtime": runtime, "error": f"{type(exc).__name__}: {reason}"}
+        result: dict = {"runtime": runtime, "error": one_line(exc, typed=True, limit=500)}
     else:
         converted = time.perf_counter()
         runtime_accuracy = module.accuracy(path, test_batches())

@@ -44,8 +44,9 @@ class Arena:
     tail: int  # persistent: the runtime's own structures
 
 
-def channel_last(example: torch.Tensor) -> bool:
-    return example.dim() == 4
+def nhwc(images: torch.Tensor) -> torch.Tensor:
+    """An image batch in TFLM's layout (channels last); any other input as it is."""
+    return images.permute(0, 2, 3, 1) if images.dim() == 4 else images
 
 
 def convert(model: nn.Module, calibration: Iterable[torch.Tensor], example: torch.Tensor,
@@ -57,14 +58,12 @@ def convert(model: nn.Module, calibration: Iterable[torch.Tensor], example: torc
     config_module = require(EXPORT, "litert_torch.quantize.quant_config")
     quantizer = quantizer_module.PT2EQuantizer().set_global(
         quantizer_module.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
-    layout: Callable[[torch.Tensor], torch.Tensor] = (lambda x: x.permute(0, 2, 3, 1)) \
-        if channel_last(example) else (lambda x: x)
-    if channel_last(example):
+    if example.dim() == 4:
         model = litert_torch.to_channel_last_io(model.eval(), args=[0])
     # litert-torch folds the quantize / dequantize pairs itself
-    quantized = pt2e.quantize(model, quantizer, (layout(x) for x in calibration),
-                              layout(example), fold_quantize=False)
-    edge = litert_torch.convert(quantized, (layout(example[:1]),),
+    quantized = pt2e.quantize(model, quantizer, (nhwc(x) for x in calibration),
+                              nhwc(example), fold_quantize=False)
+    edge = litert_torch.convert(quantized, (nhwc(example[:1]),),
                                 quant_config=config_module.QuantConfig(pt2e_quantizer=quantizer))
     path.parent.mkdir(parents=True, exist_ok=True)
     edge.export(str(path))
@@ -132,9 +131,7 @@ def accuracy(path: Path, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -
     zero = int(details["quantization_parameters"]["zero_points"][0])
     correct = total = 0
     for inputs, labels in batches:
-        if inputs.dim() == 4:
-            inputs = inputs.permute(0, 2, 3, 1)
-        quantized = np.clip(np.round(inputs.numpy() / scale) + zero, -128, 127).astype(np.int8)
+        quantized = np.clip(np.round(nhwc(inputs).numpy() / scale) + zero, -128, 127).astype(np.int8)
         for sample, label in zip(quantized, labels.tolist()):
             interpreter.set_input(sample[None], 0)
             interpreter.invoke()
