@@ -12,10 +12,10 @@ a bad file before torch, Ax or Ray are loaded.
 """
 
 from sparsemod.config.load import available_examples, check_test_mode, example_path, is_example_path, load_config
-from sparsemod.config.schema import DEVICE_NAMES, OBJECTIVES, QUANT_SCHEMES, SCHEMA, Constraint
+from sparsemod.config.schema import DEVICE_NAMES, METRICS, OBJECTIVES, QUANT_SCHEMES, SCHEMA, Constraint
 from sparsemod.config.settings import MorphNetSettings, RaySettings, Settings, TestSettings, TrainSettings
 from sparsemod.errors import ConfigError
 
-__all__ = ["DEVICE_NAMES", "OBJECTIVES", "QUANT_SCHEMES", "SCHEMA", "ConfigError", "Constraint", "MorphNetSettings",
+__all__ = ["DEVICE_NAMES", "METRICS", "OBJECTIVES", "QUANT_SCHEMES", "SCHEMA", "ConfigError", "Constraint", "MorphNetSettings",
            "RaySettings", "Settings", "TestSettings", "TrainSettings", "available_examples", "check_test_mode",
            "example_path", "is_example_path", "load_config"]

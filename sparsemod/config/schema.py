@@ -8,6 +8,9 @@ from typing import Any, Callable
 
 QUANT_SCHEMES = ("post", "dynamic", "both", "none")
 OBJECTIVES = ("error", "model_size", "working_memory", "latency")
+# what every trial measures and a constraint may name: the objectives, and the RAM TFLite
+# Micro allocates for the network (sparsemod.costs.arena)
+METRICS = (*OBJECTIVES, "arena")
 # The presets of sparsemod.costs.DEVICES (a test keeps both lists equal): named here so that
 # validating a config does not import torch.
 DEVICE_NAMES = ("K80", "P4", "T4", "P100", "V100", "TPUv2", "cortex-m4", "cortex-m7")
@@ -181,13 +184,13 @@ def _constraints() -> tuple[Callable[[str], tuple[Constraint, ...]], str]:
         constraints = []
         for part in filter(None, (p.strip() for p in text.split(","))):
             match = pattern.fullmatch(part)
-            if not match or match.group(1) not in OBJECTIVES:
+            if not match or match.group(1) not in METRICS:
                 raise ValueError
             constraints.append(Constraint(match.group(1), match.group(2), float(match.group(3))))
         return tuple(constraints)
 
     return parse, ("empty or comma-separated 'metric <= number' / 'metric >= number' with metric "
-                   "one of " + "|".join(OBJECTIVES))
+                   "one of " + "|".join(METRICS))
 
 
 def _key(name: str, kind: tuple[Callable[[str], Any], str], default: str | None = None) -> Key:

@@ -53,7 +53,7 @@ def _layer(module: nn.Module) -> Any:  # float or quantized: weight is a tensor 
     return module[0] if isinstance(module, nn.Sequential) and len(module) else module
 
 
-def _module_kind(module: nn.Module) -> str:
+def module_kind(module: nn.Module) -> str:
     name = type(module).__name__
     layer = _layer(module)
     if "Conv" in name:
@@ -68,7 +68,7 @@ def _module_kind(module: nn.Module) -> str:
     return "other"
 
 
-def _function_kind(target: Any) -> str:
+def function_kind(target: Any) -> str:
     if target in _VIEWS:
         return "view"
     if target in _QUANTIZE:
@@ -101,11 +101,11 @@ def deployed_ops(model: nn.Module, trace: ActivationTrace) -> list[DeployedOp]:
         if node in trace.module_of:
             path = trace.module_of[node]
             module = modules[path]
-            kind = _module_kind(module)
+            kind = module_kind(module)
             macs = _macs(module, trace.shape_of[node]) if kind in ("conv", "depthwise", "linear") else 0
             ops.append(DeployedOp(path, kind, macs, trace.input_bytes[node], trace.output_bytes.get(node, 0),
                                   model_size(module)))
         else:
-            ops.append(DeployedOp(node, _function_kind(trace.target_of[node]), 0, trace.input_bytes[node],
+            ops.append(DeployedOp(node, function_kind(trace.target_of[node]), 0, trace.input_bytes[node],
                                   trace.output_bytes.get(node, 0), 0))
     return ops

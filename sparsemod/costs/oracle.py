@@ -32,7 +32,7 @@ from sparsemod.data import DataBundle
 from sparsemod.errors import one_line
 from sparsemod.problem import Problem
 
-COSTS = ("model_size", "working_memory", "latency")
+COSTS = ("model_size", "working_memory", "latency", "arena")
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear, nn.RNNBase, nn.Embedding)
 _HOLDS_IN_AND_OUT = (nn.modules.conv._ConvNd, nn.Linear, nn.modules.pooling._MaxPoolNd,
                      nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd)
@@ -49,7 +49,9 @@ class Bounds:
 
     def breaks(self, budget: Sequence[Constraint]) -> list[str]:
         """The ``<=`` constraints these bounds already break (the exact costs break them too)."""
-        values = {"model_size": self.model_size, "working_memory": self.working_memory}
+        # TFLM's arena holds every op's input and output at once too
+        values = {"model_size": self.model_size, "working_memory": self.working_memory,
+                  "arena": self.working_memory}
         return [f"{c.metric} >= {values[c.metric]:g} > {c.bound:g}" for c in budget
                 if c.op == "<=" and c.metric in values and values[c.metric] > c.bound]
 

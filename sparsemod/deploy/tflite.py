@@ -49,6 +49,33 @@ def nhwc(images: torch.Tensor) -> torch.Tensor:
     return images.permute(0, 2, 3, 1) if images.dim() == 4 else images
 
 
+def _shared_pools(quantizer_module: Any) -> Any:
+    """LiteRT's PT2E quantizer, with average pooling sharing its input's scale.
+
+    TFLite's int8 AVERAGE_POOL_2D keeps its input's scale; LiteRT's quantizer leaves
+    ``avg_pool2d`` unannotated, so the next op's observer sets another scale and the
+    converter adds a QUANTIZE op (a copy of the pooled tensor in the arena).  Shared, as
+    torch.ao's own int8 model shares them, the pool needs no requantization."""
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    utils = require(EXPORT, "litert_torch.quantize.pt2e_quantizer_utils")
+
+    class SharedPools(quantizer_module.PT2EQuantizer):
+        def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            model = super().annotate(model)
+            for node in model.graph.nodes:
+                source = node.args[0] if node.args else None
+                if (node.target is torch.ops.aten.avg_pool2d.default and "quantization_annotation" not in node.meta
+                        and "quantization_annotation" in getattr(source, "meta", {})):
+                    shared = SharedQuantizationSpec(source)
+                    node.meta["quantization_annotation"] = QuantizationAnnotation(
+                        input_qspec_map={source: shared}, output_qspec=shared, _annotated=True)
+            utils.propagate_annotation(model)  # on to the flatten / views after a pool
+            return model
+
+    return SharedPools()
+
+
 def convert(model: nn.Module, calibration: Iterable[torch.Tensor], example: torch.Tensor,
             path: Path) -> dict[str, int]:
     """Write ``path``: ``model`` quantized by PT2E and converted to a TFLite flatbuffer;
@@ -56,7 +83,7 @@ def convert(model: nn.Module, calibration: Iterable[torch.Tensor], example: torc
     litert_torch = require(EXPORT, "litert_torch")
     quantizer_module = require(EXPORT, "litert_torch.quantize.pt2e_quantizer")
     config_module = require(EXPORT, "litert_torch.quantize.quant_config")
-    quantizer = quantizer_module.PT2EQuantizer().set_global(
+    quantizer = _shared_pools(quantizer_module).set_global(
         quantizer_module.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False))
     if example.dim() == 4:
         model = litert_torch.to_channel_last_io(model.eval(), args=[0])

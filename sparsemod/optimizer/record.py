@@ -15,6 +15,7 @@ leaving < 1 MB per 100 trials.  Ax alone loads it: ``Client.load_from_json_file(
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -33,7 +34,7 @@ from ax.storage.json_store.registry import (
     CORE_ENCODER_REGISTRY,
 )
 
-from sparsemod.config import OBJECTIVES, TrainSettings
+from sparsemod.config import METRICS, OBJECTIVES, TrainSettings
 from sparsemod.errors import SnapshotError, one_line
 from sparsemod.problem import Problem
 from sparsemod.space import to_ax
@@ -63,9 +64,12 @@ class AxRecord:
         return index
 
     def tell(self, index: int, status: str, metrics: dict[str, float], reason: str) -> None:
-        """A finished trial: completed with its four metrics, stopped early (its data first,
-        so the GP learns from it), or failed with the first line of its reason."""
-        raw = {name: metrics[name] for name in OBJECTIVES} if status in ("completed", "stopped") else {}
+        """A finished trial: completed with its metrics, stopped early (its data first, so the
+        GP learns from it), or failed with the first line of its reason.  The objectives are
+        always measured; the arena is absent from rows an older sparsemod wrote."""
+        raw = {name: metrics[name] for name in METRICS
+               if name in OBJECTIVES or math.isfinite(metrics.get(name, math.nan))} \
+            if status in ("completed", "stopped") else {}
         if status == "completed":
             self.client.complete_trial(index, raw_data=raw)
         elif status == "stopped":

@@ -14,17 +14,17 @@ from typing import Any, Mapping
 import torch
 
 LABELS = {"error": "error", "model_size": "model size", "working_memory": "working memory",
-          "latency": "latency"}
+          "latency": "latency", "arena": "TFLM arena"}
 BYTES = ((1.0, "B"), (1024.0, "KB"), (1024.0 ** 2, "MB"))
 SECONDS = ((1e-9, "ns"), (1e-6, "µs"), (1e-3, "ms"), (1.0, "s"))
-LOG_SCALED = ("model_size", "working_memory", "latency")  # may be drawn on a log axis
+LOG_SCALED = ("model_size", "working_memory", "latency", "arena")  # may be drawn on a log axis
 
 
 def unit(metric: str, magnitude: float) -> tuple[float, str]:
     """(multiplier, unit name) that shows values around ``magnitude`` of ``metric``."""
     if metric == "error":
         return 100.0, "%"
-    units = BYTES if metric in ("model_size", "working_memory") else SECONDS if metric == "latency" else None
+    units = BYTES if metric in ("model_size", "working_memory", "arena") else SECONDS if metric == "latency" else None
     if units is None:
         return 1.0, ""
     size, name = units[0]

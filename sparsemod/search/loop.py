@@ -26,7 +26,7 @@ import time
 
 
 from sparsemod import interrupt
-from sparsemod.config import OBJECTIVES, TrainSettings
+from sparsemod.config import METRICS, TrainSettings
 from sparsemod.errors import SearchStopped
 from sparsemod.executors.base import Executor
 from sparsemod.optimizer import kernel
@@ -244,7 +244,7 @@ class Search:
                 continue
             if index in recorded:
                 row = recorded[index]
-                self.record.tell(index, row["status"], {m: float(row[m]) for m in OBJECTIVES},
+                self.record.tell(index, row["status"], {m: float(row[m]) for m in METRICS},
                            str(row["reason"]))
             else:
                 rerun.append(self.asking.job(index, by_name[self.record.phase_of(index)], parameters_of(trial)))

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
-from sparsemod.config import OBJECTIVES, Constraint
+from sparsemod.config import METRICS, Constraint
 from sparsemod.errors import ResultsDamagedError, ResultsExistError, ResultsMissingError, one_line
 from sparsemod.front.pareto import pareto_mask
 from sparsemod.trial.job import TrialResult
@@ -96,14 +96,14 @@ def describe_fault(error: OSError, then: str) -> str:
 class ResultsFolder:
     def __init__(self, folder: Path, objectives: Sequence[str], parameter_names: Sequence[str],
                  constraints: Sequence[Constraint] = ()):
-        reserved = set(FIXED_COLUMNS + STATUS_COLUMNS + EXTRA_COLUMNS + OBJECTIVES + ("feasible",))
+        reserved = set(FIXED_COLUMNS + STATUS_COLUMNS + EXTRA_COLUMNS + METRICS + ("feasible",))
         clash = sorted(reserved.intersection(parameter_names))
         if clash:
             raise ValueError(f"search space: parameter names {clash} clash with result columns")
         self.folder = folder
         self.objectives = tuple(objectives)
         self.constraints = tuple(constraints)
-        self.columns = (*FIXED_COLUMNS, *parameter_names, *OBJECTIVES, "feasible", *EXTRA_COLUMNS,
+        self.columns = (*FIXED_COLUMNS, *parameter_names, *METRICS, "feasible", *EXTRA_COLUMNS,
                         *STATUS_COLUMNS)
         self.rows: list[dict] = []
 
@@ -223,7 +223,7 @@ class ResultsFolder:
             torch.save(result.state_dict, weights)
             (staging / "model.pt").write_bytes(weights.getvalue())
             (staging / "params.json").write_text(json.dumps(result.job.params, indent=2))
-            metrics = {k: row[k] for k in (*OBJECTIVES, *EXTRA_COLUMNS) if k in row}
+            metrics = {k: row[k] for k in (*METRICS, *EXTRA_COLUMNS) if k in row}
             (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
             if result.structure is not None:  # MorphNet's learned structure: rebuild before loading
                 (staging / "structure.json").write_text(json.dumps(result.structure, indent=2))

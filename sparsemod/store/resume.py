@@ -33,7 +33,7 @@ import json
 import math
 from typing import Any
 
-from sparsemod.config import OBJECTIVES, ConfigError, Settings
+from sparsemod.config import METRICS, OBJECTIVES, ConfigError, Settings
 from sparsemod.optimizer.record import AxRecord, arm_name, parameters_of
 from sparsemod.problem import Problem
 from sparsemod.store.results import EXTRA_COLUMNS, ResultsDamagedError, ResultsFolder
@@ -174,7 +174,7 @@ def _row_from_ax(results: ResultsFolder, trial, metrics: dict[tuple[int, str], f
     saved = results.models / trial.arm.name / "metrics.json"
     extras = json.loads(saved.read_text()) if completed and saved.is_file() else {}
     # the saved model's metrics are the unrounded ones; else Ax's
-    values = {m: extras.get(m, metrics.get((trial.index, m), math.nan)) for m in OBJECTIVES}
+    values = {m: extras.get(m, metrics.get((trial.index, m), math.nan)) for m in METRICS}
     row: dict[str, Any] = {column: math.nan for column in results.columns}
     row.update({
         "index": trial.index, "arm": trial.arm.name, "phase": meta.get("phase", ""),

@@ -39,14 +39,15 @@ def measure(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
 
 def cost_metrics(float_model: nn.Module, deployed: nn.Module, example: torch.Tensor,
                  device: costs.Device | costs.DeviceProfile) -> tuple[dict[str, float], Any, dict[str, int]]:
-    """Model size, working memory and latency of the deployed model (with its activation
-    trace and the float model's FLOPs per layer, which the reported extras reuse)."""
+    """Model size, working memory, latency and TFLM arena of the deployed model (with its
+    activation trace and the float model's FLOPs per layer, which the reported extras reuse)."""
     trace = costs.trace_activations(deployed, example)
     flops = costs.flops_per_layer(float_model, example)
     values = {
         "model_size": float(model_size(deployed)),
         "working_memory": float(trace.peak()),
         "latency": costs.modeled_latency(device, flops, deployed, trace),
+        "arena": float(costs.tflm_arena(deployed, trace)["arena"]),
     }
     return values, trace, flops
 

@@ -28,7 +28,8 @@ def trial_config(scheme: str, budget: tuple[Constraint, ...] = ()) -> TrialConfi
 ])
 def test_exact_costs_before_training_equal_the_trained_trials(example, dataset, scheme):
     """Three Sobol points of each space, trained one epoch: the trial's measured model size,
-    working memory and modelled latency are the oracle's, computed before any training."""
+    working memory, modelled latency and TFLM arena are the oracle's, computed before any
+    training."""
     problem = load_problem(example)
     data = problem.load_data(dataset, None, 0)
     oracle = CostOracle(problem, data, scheme, DEVICE)
@@ -40,7 +41,7 @@ def test_exact_costs_before_training_equal_the_trained_trials(example, dataset, 
         result = run_trial(TrialJob(index, f"{index}_0", "sobol", params, 1, index), problem, data,
                            trial_config(scheme))
         assert result.status == "completed", result.reason
-        for metric in ("model_size", "working_memory", "latency"):
+        for metric in ("model_size", "working_memory", "latency", "arena"):
             assert verdict.costs[metric] == pytest.approx(result.metrics[metric], rel=1e-9), metric
         compared += 1
         if compared == 3:
@@ -64,19 +65,21 @@ def test_bounds_never_exceed_the_exact_costs():
         assert bounds.model_size == sum(m.weight.numel() for m in model.modules()
                                         if hasattr(m, "weight") and m.weight is not None and m.weight.dim() > 1)
         assert bounds.model_size <= model_size(deployed)
-        assert bounds.working_memory <= oracle.exact(params).costs["working_memory"]
+        exact = oracle.exact(params).costs
+        assert bounds.working_memory <= exact["working_memory"] <= exact["arena"]
         checked += 1
     assert checked == 40
 
 
-def test_the_worker_refuses_a_network_over_budget_before_training():
+@pytest.mark.parametrize("metric", ["model_size", "arena"])
+def test_the_worker_refuses_a_network_over_budget_before_training(metric):
     problem = load_problem("cnn")
     data = problem.load_data("digits", None, 0)
     params = SobolStream(Encoding(problem.space), 0).draw(1)[0]
-    size = CostOracle(problem, data, "post", DEVICE).exact(params).costs["model_size"]
+    size = CostOracle(problem, data, "post", DEVICE).exact(params).costs[metric]
     job = TrialJob(0, "0_0", "gp", params, 3, 0)
-    refused = run_trial(job, problem, data, trial_config("post", (Constraint("model_size", "<=", size - 1),)))
+    refused = run_trial(job, problem, data, trial_config("post", (Constraint(metric, "<=", size - 1),)))
     assert refused.status == "failed" and refused.epochs_trained == 0
-    assert refused.reason.startswith("budget: ValueError: over budget before training (model_size")
-    fits = run_trial(job, problem, data, trial_config("post", (Constraint("model_size", "<=", size),)))
-    assert fits.status == "completed" and fits.metrics["model_size"] == size
+    assert refused.reason.startswith(f"budget: ValueError: over budget before training ({metric}")
+    fits = run_trial(job, problem, data, trial_config("post", (Constraint(metric, "<=", size),)))
+    assert fits.status == "completed" and fits.metrics[metric] == size

@@ -115,3 +115,28 @@ def test_executorch_file_runs_under_its_runtime(searched):
     assert check["runtime_test_accuracy"] == pytest.approx((predicted == labels).double().mean().item())
     assert abs(check["accuracy_difference_points"]) <= 2.0
     assert check["memory"]["planned"] >= 0
+
+
+def test_the_arena_metric_predicts_tflms_arena(tmp_path):
+    """20 Sobol points of examples/mcu.py on 28x28 inputs (not the networks the runtime bytes
+    were fitted to): TFLM's planned activations exactly, its whole arena within 5 %."""
+    pytest.importorskip("tflite_micro")
+    pytest.importorskip("litert_torch")
+    from sparsemod.costs import tflm_arena, trace_activations
+    from sparsemod.deploy import tflite
+    from sparsemod.optimizer.encoding import Encoding, SobolStream
+    from sparsemod.problem import load_problem
+    from sparsemod.trial.checks import check_runs
+    from sparsemod.trial.quantize import quantize
+
+    problem = load_problem("mcu")
+    for index, params in enumerate(SobolStream(Encoding(problem.space), 2).draw(20)):
+        torch.manual_seed(index)
+        model = problem.build(params, (1, 28, 28), 10).eval()
+        example = check_runs(model, (1, 28, 28))
+        calibration = [torch.rand(16, 1, 28, 28)]
+        deployed = quantize(model, "post", calibration, example)
+        predicted = tflm_arena(deployed, trace_activations(deployed, example))
+        measured = tflite.convert(model, calibration, example, tmp_path / f"{index}.tflite")
+        assert predicted["activations"] == measured["activations"], params
+        assert predicted["arena"] == pytest.approx(measured["arena"], rel=0.05), params
