@@ -21,19 +21,25 @@ class ProcessDied(Exception):
 
 
 class FakeExecutor:
-    """Runs each job, one at a time in submission order, by calling ``outcome(job)``: its
-    metrics (the four objectives), or an exception (the trial failed with it as its reason;
-    :class:`ProcessDied`: its process died, retried up to ``max_failures`` times).  Before
-    finishing, a job reports its metrics after each of its ``report_epochs``, and stops when
-    the judge says so."""
+    """Runs each job by calling ``outcome(job)``: its metrics (the four objectives), or an
+    exception (the trial failed with it as its reason; :class:`ProcessDied`: its process
+    died, retried up to ``max_failures`` times).  Before finishing, a job reports its metrics
+    after each of its ``report_epochs``, and stops when the judge says so.
 
-    capacity = 1
+    One job at a time in submission order; with ``capacity`` > 1 and ``seconds(job)``, the
+    first ``capacity`` submitted jobs train side by side on a simulated clock, and ``wait``
+    returns the first to end (``finished`` keeps the clock and job of every end)."""
 
-    def __init__(self, outcome: Callable[[TrialJob], dict[str, float]], max_failures: int = 1):
+    def __init__(self, outcome: Callable[[TrialJob], dict[str, float]], max_failures: int = 1,
+                 capacity: int = 1, seconds: Callable[[TrialJob], float] | None = None):
         self.outcome, self.max_failures = outcome, max_failures
+        self.capacity, self.seconds = capacity, seconds
         self.queue: deque[TrialJob] = deque()
         self.attempts: dict[int, int] = {}  # runs per job index
         self.closed = False
+        self.clock = 0.0
+        self.started: dict[int, float] = {}  # simulated start of each job that got a slot
+        self.finished: list[tuple[float, TrialJob]] = []
 
     def submit(self, job: TrialJob) -> None:
         self.queue.append(job)
@@ -43,7 +49,8 @@ class FakeExecutor:
         return len(self.queue)
 
     def wait(self, judge: Callable[[Report], bool] | None = None) -> TrialResult:
-        job = self.queue.popleft()
+        job = self._next()
+        self.finished.append((self.clock, job))
         start = time.perf_counter()
         for attempt in range(1, self.max_failures + 2):
             self.attempts[job.index] = attempt
@@ -65,6 +72,19 @@ class FakeExecutor:
         return TrialResult(job, "failed", total_seconds=time.perf_counter() - start,
                            reason=f"worker: the trial's process died {attempt} times ({last}); not run "
                                   f"again ([RAY] max_failures = {self.max_failures})")
+
+    def _next(self) -> TrialJob:
+        running = list(self.queue)[:self.capacity]
+        for waiting in running:  # a slot freed at the last end: it starts now
+            self.started.setdefault(waiting.index, self.clock)
+        if self.seconds is None:
+            job = running[0]
+        else:
+            seconds = self.seconds
+            job = min(running, key=lambda j: self.started[j.index] + seconds(j))
+            self.clock = max(self.clock, self.started[job.index] + seconds(job))
+        self.queue.remove(job)
+        return job
 
     def close(self) -> None:
         self.queue.clear()

@@ -10,7 +10,7 @@ from conftest import write_config
 from test_tune import RAY
 
 from sparsemod.cli import prepare, trial_config
-from sparsemod.config import OBJECTIVES, load_config
+from sparsemod.config import METRICS, load_config
 from sparsemod.testing import FakeExecutor, ProcessDied
 from sparsemod.trial.job import Report, TrialJob
 
@@ -49,7 +49,8 @@ def fake_outcome(job: TrialJob) -> dict[str, float]:
     if job.params["mode"] == "die":
         raise ProcessDied("killed by SIGKILL")
     width = job.params["width"]
-    return {"error": 1.0 / width, "model_size": 74.0 * width, "working_memory": 64.0 + width, "latency": 1e-6 * width}
+    return {"error": 1.0 / width, "model_size": 74.0 * width, "working_memory": 64.0 + width, "latency": 1e-6 * width,
+            "arena": 600.0 + width}
 
 
 @pytest.fixture(params=["fake", "worker", "tune"])
@@ -81,12 +82,12 @@ def job(index: int, mode: str = "ok", epochs: int = 1, report_epochs: tuple[int,
     return TrialJob(index, f"{index}_0", "sobol", {"width": 4, "mode": mode}, epochs, 7, None, report_epochs)
 
 
-def test_a_trial_comes_back_completed_with_the_four_objectives(executor):
+def test_a_trial_comes_back_completed_with_every_metric(executor):
     executor.submit(job(0))
     assert executor.pending == 1
     result = executor.wait()
     assert (result.status, result.reason, result.job.index, result.epochs_trained) == ("completed", "", 0, 1)
-    assert set(result.metrics) == set(OBJECTIVES)
+    assert set(result.metrics) == set(METRICS)
     assert executor.pending == 0
 
 
@@ -120,7 +121,7 @@ def test_a_stop_request_gives_a_stopped_result_of_that_epoch(executor):
     assert [(r.trial, r.epoch, r.max_epochs) for r, _ in asked] == [(3, 1, 3)]
     assert all(on_main for _, on_main in asked)
     assert (result.status, result.epochs_trained) == ("stopped", 1)
-    assert set(result.metrics) == set(OBJECTIVES) and result.metrics == asked[0][0].metrics
+    assert set(result.metrics) == set(METRICS) and result.metrics == asked[0][0].metrics
 
 
 def test_close_can_be_called_again(executor):

@@ -300,3 +300,26 @@ def test_resume_keeps_stopped_trials_and_rebuilds_the_rungs(early_stopped_search
     for row in after[(after["status"] == "stopped") & (after["epochs_trained"] == 1)].itertuples():
         # stopped at epoch 1: its rung vector is what it was measured at (float error, costs)
         assert rung[row.index] == pytest.approx((row.float_error, row.model_size, row.working_memory))
+
+
+def test_the_next_phase_takes_a_free_slot_while_the_starts_dearest_trial_trains(tmp_path):
+    """Two workers (simulated: nothing trains), 4 Sobol trials of which the last submitted
+    (the start trains its dearest last) takes 100 s and the rest 1 s, then 2 GP trials of
+    1 s: once every Sobol trial is submitted, a slot freed at 2 s goes to the GP phase, so
+    both GP trials end before the slow Sobol one (at 3 s and 4 s, not after 100 s)."""
+    from sparsemod.testing import FakeExecutor
+
+    def seconds(job):
+        return 100.0 if job.phase == "sobol" and job.index == 3 else 1.0
+
+    def metrics(job):
+        return {"error": 0.5 - 0.01 * job.index, "model_size": 1000.0 + 10 * job.index,
+                "working_memory": 500.0, "latency": 1e-3}
+
+    config = write_config(tmp_path, train={"r1": "4", "r2": "2", "batch_size": "1"})
+    fake = FakeExecutor(metrics, capacity=2, seconds=seconds)
+    assert main(["--config", str(config)], executor=fake) == 0
+    ends = [(clock, job.phase) for clock, job in fake.finished]
+    assert ends == [(1.0, "sobol"), (1.0, "sobol"), (2.0, "sobol"), (3.0, "gp"), (4.0, "gp"), (101.0, "sobol")]
+    times = (tmp_path / "results" / "run" / "time.txt").read_text()
+    assert "sobol: " in times and "gp: " in times

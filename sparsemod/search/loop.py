@@ -58,6 +58,7 @@ class Search:
         earlier = results.read_times()
         self.earlier_total = earlier.pop("search", 0.0)
         self.phase_seconds: dict[str, float] = earlier
+        self.phase_started: dict[str, float] = {}  # perf_counter at each phase's start, less its earlier seconds
         self.start = time.perf_counter()
         # why a phase stopped early, by phase (a stop ends that phase only; kept across resume)
         self.stopped: dict[str, str] = results.read_stops()
@@ -86,7 +87,7 @@ class Search:
             for position, phase in enumerate(plan):
                 upcoming = plan[position + 1] if position + 1 < len(plan) else None
                 if phase.name != "sobol":
-                    self._require_a_completed_trial()
+                    self._require_a_completed_trial(progress)
                 self._run_phase(phase, upcoming, [j for j in interrupted if j.phase == phase.name], progress)
             self._write_times("finished")
         finally:
@@ -98,9 +99,14 @@ class Search:
             progress.close()
             self.executor.close()
 
-    def _require_a_completed_trial(self) -> None:
-        """The GP models completed trials only: when every Sobol trial failed there is nothing
-        to model (nor a parent to morph), and sampling on could fail forever, so stop."""
+    def _require_a_completed_trial(self, progress: Progress) -> None:
+        """The GP models completed trials only: wait for one (the earlier phase's last trials
+        may still train); when every Sobol trial failed there is nothing to model (nor a
+        parent to morph), and sampling on could fail forever, so stop."""
+        while not any(row["status"] == "completed" for row in self.results.rows) and self.executor.pending:
+            self._flush_experiment()
+            self._finish(self.executor.wait(self._judge), progress)
+            self._write_times("running")
         if any(row["status"] == "completed" for row in self.results.rows):
             return
         reasons = list(dict.fromkeys(str(row["reason"]).splitlines()[0] for row in self.results.rows))
@@ -112,12 +118,15 @@ class Search:
     def _run_phase(self, phase: Phase, upcoming: Phase | None, rerun: list[TrialJob],
                    progress: Progress) -> None:
         """Keep the executor full: ask when a slot is free (a whole ``batch`` when idle), and
-        while trials run, have the next suggestions generated in the background."""
-        phase_start = time.perf_counter() - self.phase_seconds.get(phase.name, 0.0)
+        while trials run, have the next suggestions generated in the background.  Once all of
+        its trials are submitted, a phase hands the free slots to the next one: its last trials
+        (the start's dearest, trained last) finish beside the next phase's first, and no worker
+        idles at the boundary; the last phase waits for every trial."""
+        self.phase_started[phase.name] = time.perf_counter() - self.phase_seconds.get(phase.name, 0.0)
         asked = self.record.asked(phase.name) - len(self._held(phase))  # submitted to the executor
         for job in rerun:
             self.executor.submit(job)
-        while asked < phase.trials or self.executor.pending:
+        while asked < phase.trials or (self.executor.pending and upcoming is None):
             interrupt.check()  # between trials: a signal a library call swallowed stops the search
             free = self.executor.capacity - self.executor.pending
             if asked < phase.trials and phase.name not in self.stopped and phase.name != "sobol":
@@ -141,7 +150,7 @@ class Search:
             result = self.executor.wait(self._judge)
             self._join_prefetch(progress)
             self._finish(result, progress)
-            self.phase_seconds[phase.name] = time.perf_counter() - phase_start
+            self.phase_seconds[phase.name] = time.perf_counter() - self.phase_started[phase.name]
             self._write_times("running")
         self._abandon(self._held(phase))  # generated for this phase, which stopped early
 
@@ -258,6 +267,8 @@ class Search:
         return rerun
 
     def _finish(self, result: TrialResult, progress: Progress) -> None:
+        if result.job.phase in self.phase_started:  # a phase lasts until its last trial ends
+            self.phase_seconds[result.job.phase] = time.perf_counter() - self.phase_started[result.job.phase]
         self._keep_reports(result.job.index)
         # recorded before Ax is told: when a write fails (a full disk), the experiment.json the
         # clean-up saves still shows the trial running, and a resume runs it again
