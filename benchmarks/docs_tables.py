@@ -35,8 +35,10 @@ def frame(table: pd.DataFrame) -> str:
 
 
 def commit(repo: Path, code: tuple[str, ...]) -> str:
-    """HEAD's short hash, with ``+changes`` when the folders ``code`` differ from it."""
+    """HEAD's short hash, with ``+changes`` when the folders ``code`` differ from it (the
+    benchmarks' own results, which a run writes, are not code)."""
     def git(*command: str) -> str:
         return subprocess.run(["git", *command], cwd=repo, capture_output=True, text=True).stdout.strip()
 
-    return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--", *code) else "")
+    changed = git("status", "--porcelain", "--", *code, ":(exclude)benchmarks/results")
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")

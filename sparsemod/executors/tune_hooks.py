@@ -18,7 +18,7 @@ from sparsemod.executors.tune_trainable import report_of
 
 if TYPE_CHECKING:
     from sparsemod.executors.tune import TuneExecutor
-from sparsemod.config import OBJECTIVES
+from sparsemod.config import METRICS
 from sparsemod.trial.job import Report
 
 
@@ -38,12 +38,12 @@ class RuleScheduler(DriverBound, FIFOScheduler):
     ``rule`` (e.g. ``MOASHA(...).on_report``), and the trial stops when it answers False.
     Trials start in the order the searcher hands them over (FIFO)."""
 
-    def __init__(self, rule: Callable[[Report], bool], objectives: tuple[str, ...] = OBJECTIVES):
+    def __init__(self, rule: Callable[[Report], bool], metrics: tuple[str, ...] = METRICS):
         super().__init__()
-        self.rule, self.objectives = rule, objectives
+        self.rule, self.metrics = rule, metrics
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        report = report_of(result, self.objectives)
+        report = report_of(result, self.metrics)
         if report is None or self.rule is None or self.rule(report):
             return TrialScheduler.CONTINUE
         return TrialScheduler.STOP

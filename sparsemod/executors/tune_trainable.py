@@ -15,7 +15,7 @@ import ray
 import torch
 from ray import tune
 
-from sparsemod.config import OBJECTIVES
+from sparsemod.config import METRICS
 from sparsemod.data import DataBundle
 from sparsemod.problem import load_problem
 from sparsemod.trial.job import Report, TrialConfig, TrialJob
@@ -74,12 +74,12 @@ def report_metrics(report: Report) -> dict[str, Any]:
             "bracket": report.bracket, **report.metrics}
 
 
-def report_of(result: dict[str, Any], objectives: tuple[str, ...] = OBJECTIVES) -> Report | None:
+def report_of(result: dict[str, Any], metrics: tuple[str, ...] = METRICS) -> Report | None:
     """The :class:`Report` a Tune result carries (``None`` for a trial's final result)."""
     if result.get("final", True):
         return None
     return Report(int(result["index"]), int(result["epoch"]), int(result["max_epochs"]),
-                  {name: float(result[name]) for name in objectives if name in result}, str(result["bracket"]))
+                  {name: float(result[name]) for name in metrics if name in result}, str(result["bracket"]))
 
 
 def tune_trial(config: dict, example: ExampleSource, data: DataBundle, trial_config: TrialConfig,
