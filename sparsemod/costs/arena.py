@@ -179,11 +179,13 @@ def planned_activations(graph: LiteGraph) -> int:
         for buffer in op.reads:
             last[buffer] = max(last.get(buffer, step), step)
         first.setdefault(op.writes, step)
-    buffers = [(_aligned(size), first[b], last.get(b, first[b]))
-               for b, size in enumerate(graph.buffer_bytes) if b in first]
+    # largest first; among equal sizes the later-created first, as TFLM's sort leaves them
+    buffers = sorted(((_aligned(size), first[b], last.get(b, first[b]), b)
+                      for b, size in enumerate(graph.buffer_bytes) if b in first),
+                     key=lambda buffer: (-buffer[0], -buffer[3]))
     placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last
     peak = 0
-    for size, start, end in sorted(buffers, key=lambda b: (-b[0], -b[1])):
+    for size, start, end, _ in buffers:
         offset = 0
         for other_offset, other_size, other_start, other_end in sorted(placed):
             if other_end < start or other_start > end:
