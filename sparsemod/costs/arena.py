@@ -32,6 +32,7 @@ SpArSe's activation peak.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,13 +90,6 @@ class LiteGraph:
         return len(self.buffer_bytes) + sum(op.constants for op in self.ops) + self.shared_constants
 
 
-def _numel(shape: tuple[int, ...]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
-
-
 def _same(size: int, kernel: int, stride: int, padding: int, dilation: int) -> bool:
     """Whether PyTorch's symmetric ``padding`` is TFLite's VALID (0) or SAME along one axis."""
     reach = dilation * (kernel - 1) + 1
@@ -118,7 +112,7 @@ def lite_graph(model: nn.Module, trace: ActivationTrace) -> LiteGraph:
     transposes = 0
 
     def new(shape: tuple[int, ...]) -> int:
-        buffer_bytes.append(_numel(shape))  # int8: 1 B per element
+        buffer_bytes.append(math.prod(shape))  # int8: 1 B per element
         shape_of[len(buffer_bytes) - 1] = shape
         return len(buffer_bytes) - 1
 
@@ -148,7 +142,7 @@ def lite_graph(model: nn.Module, trace: ActivationTrace) -> LiteGraph:
             ops.append(LiteOp(lite, (source,), tensor_of[node], layer.out_channels, 2))
         elif kind == "linear":
             source = inputs[0]
-            if len(shape_of[source]) == 4 and _numel(shape_of[source][-2:]) > 1:
+            if len(shape_of[source]) == 4 and math.prod(shape_of[source][-2:]) > 1:
                 batch, channels, height, width = shape_of[source]
                 transposes = 1
                 ops.append(LiteOp("TRANSPOSE", (source,), moved := new((batch, height, width, channels))))
