@@ -36,7 +36,7 @@ from sparsemod import costs  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
 from sparsemod.space import Choice, Float, Int  # noqa: E402
 from sparsemod.trial.checks import check_runs  # noqa: E402
-from sparsemod.trial.quantize import quantize  # noqa: E402
+from sparsemod.quantize import quantize  # noqa: E402
 
 
 def sample(space, rng: np.random.Generator) -> dict:

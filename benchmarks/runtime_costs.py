@@ -53,7 +53,7 @@ from sparsemod.problem import load_problem  # noqa: E402
 from sparsemod.store.results import atomic_write_text  # noqa: E402
 from sparsemod.trial.checks import check_runs  # noqa: E402
 from sparsemod.trial.measure import cost_metrics  # noqa: E402
-from sparsemod.trial.quantize import quantize  # noqa: E402
+from sparsemod.quantize import quantize  # noqa: E402
 
 INPUT, CLASSES = (1, 28, 28), 10
 FIT_SEED = 1  # the networks sparsemod.costs.arena's per-op bytes are fitted to

@@ -80,7 +80,7 @@ from sparsemod.trial.checks import check_runs  # noqa: E402
 from sparsemod.trial.job import TrialConfig, TrialJob, TrialResult, trial_seed  # noqa: E402
 from sparsemod.trial.measure import measure  # noqa: E402
 from sparsemod.trial.run import run_trial  # noqa: E402
-from sparsemod.trial.quantize import quantize  # noqa: E402
+from sparsemod.quantize import quantize  # noqa: E402
 from sparsemod.trial.train import loader, train  # noqa: E402
 
 DATA_DIR = REPO.parent / "shared" / "data" / "mnist"

@@ -26,7 +26,6 @@ import random
 import statistics
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -40,7 +39,7 @@ from torch import fx, nn
 from sparsemod.costs.memory import trace_activations
 from sparsemod.costs.ops import DeployedOp, deployed_ops
 from sparsemod.costs.profile import CALIBRATED_KINDS, DeviceProfile, KindModel
-from sparsemod.trial.quantize import quantize
+from sparsemod.quantize import quantize
 
 SIDES = (1, 2, 3, 4, 6, 7, 8, 12, 14, 16, 28, 32)
 MAX_MACS = 2e7  # keeps one calibration under a few minutes on a small CPU
@@ -172,10 +171,8 @@ def calibrate(networks: int = 40, runs: int = 20, seed: int = 0, log: Callable[[
             for _ in range(networks):
                 net, shape = _cell(kind, rng)
                 example = torch.randn(1, *shape)
-                with warnings.catch_warnings():  # torch.ao's FX-mode deprecation notices
-                    warnings.simplefilter("ignore")
-                    deployed = quantize(net.eval(), "post", [torch.randn(8, *shape)], example)
-                # quantize's FX flow returns a GraphModule
+                deployed = quantize(net.eval(), "post", [torch.randn(8, *shape)], example)
+                # the int8 lowering of the PT2E graph is a GraphModule
                 built.append((deployed, example, network_samples(cast(fx.GraphModule, deployed), example)))
         log(f"{len(built)} networks quantized; timing their ops ({runs} interleaved runs)")
         samples = [s for _, _, per_net in built for s in per_net]
@@ -199,7 +196,7 @@ def calibrate(networks: int = 40, runs: int = 20, seed: int = 0, log: Callable[[
     conditions = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
                   "python": platform.python_version(), "torch": torch.__version__, "threads": 1,
                   "batch": 1, "runs": runs, "networks_per_kind": networks, "seed": seed,
-                  "quant_scheme": "post", "engine": torch.backends.quantized.engine,
+                  "quant_scheme": "post", "quantization": "PT2E int8, lowered (sparsemod.quantize.int8)",
                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     return DeviceProfile(platform.node() or "cpu", overhead, kinds, conditions)
 

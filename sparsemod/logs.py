@@ -41,12 +41,20 @@ def importing_quietly() -> Iterator[None]:
         logging.disable(logging.NOTSET)
 
 
+def quiet_torchao() -> None:
+    """torchao's import notices (GPU kernels a CPU machine lacks, and the deprecation torch
+    logs when torchao registers its enums): nothing about the user's network.  Every process
+    that quantizes imports torchao, so this runs before that import; a level the user set
+    on these loggers is kept."""
+    for name in ("torchao", "torch.utils._pytree"):
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def quiet_converters(debug: bool) -> None:
     """The deploy converters' lines: litert-torch's progress, TensorFlow's C++ notices (read
-    when it loads, so set before), torchao's notices of GPU kernels a CPU machine lacks and
-    the deprecation torch logs when torchao registers its enums."""
+    when it loads, so set before)."""
     if not debug:
         os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        for name in ("torchao", "torch.utils._pytree"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        quiet_torchao()

@@ -27,12 +27,12 @@ from sparsemod.morphnet import apply_structure
 from sparsemod.morphnet.expand import expand
 from sparsemod.morphnet.groups import OPS
 from sparsemod.problem import Problem
+from sparsemod.quantize import quantize
 from sparsemod.report.units import human
 from sparsemod.store.results import atomic_write_text
 from sparsemod.trial.checks import check_runs
 from sparsemod.trial.job import TrialConfig, trial_seed
 from sparsemod.trial.measure import measure
-from sparsemod.trial.quantize import quantize
 from sparsemod.trial.train import accuracy, loader, train
 
 

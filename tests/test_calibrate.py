@@ -9,7 +9,7 @@ from torch import nn
 from sparsemod.calibrate import fit, main, network_samples, time_interleaved
 from sparsemod.costs import DeployedOp, DeviceProfile
 from sparsemod.costs.profile import CALIBRATED_KINDS
-from sparsemod.trial.quantize import quantize
+from sparsemod.quantize import quantize
 
 
 def test_fit_recovers_a_linear_cost_model():
@@ -37,7 +37,7 @@ def test_each_sample_runs_its_op_alone_on_its_int8_input():
     with torch.no_grad():
         logits = samples[-1].run()  # the dequantize of the linear layer's recorded output
         assert torch.equal(logits, deployed(x[:1]))
-        assert samples[1].run().is_quantized and samples[1].run().shape == (1, 3, 4, 4)
+        assert samples[1].run().dtype == torch.int8 and samples[1].run().shape == (1, 3, 4, 4)
     times = time_interleaved([s.run for s in samples], 3, random.Random(0))
     assert len(times) == 5 and all(t > 0 for t in times)
 

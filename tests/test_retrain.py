@@ -10,7 +10,7 @@ from conftest import write_config
 from sparsemod.cli import main
 from sparsemod.data import load_digits
 from sparsemod.deploy.host import export, load_torchscript
-from sparsemod.trial.quantize import quantize
+from sparsemod.quantize import quantize
 from sparsemod.trial.train import accuracy
 
 

@@ -9,7 +9,7 @@ import pytest
 
 
 @pytest.mark.parametrize("category", [DeprecationWarning, FutureWarning])
-@pytest.mark.parametrize("module", ["sparsemod.trial.quantize", "sparsemod.morphnet.prune",
+@pytest.mark.parametrize("module", ["sparsemod.quantize.int8", "sparsemod.morphnet.prune",
                                     "sparsemod_example_cnn_123"])
 def test_a_deprecation_in_sparsemod_fails_the_test(category: type[Warning], module: str):
     with pytest.raises(category):

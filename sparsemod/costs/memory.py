@@ -164,14 +164,23 @@ class _Recorder(fx.Interpreter):
         return result
 
 
-def _apply_boundary_rule(graph: fx.Graph, trace: ActivationTrace) -> None:
+def _kind(graph_module: fx.GraphModule, node: fx.Node) -> str | None:
+    """``quantize`` / ``dequantize`` for such a node of either int8 flow, else None."""
+    if node.op == "call_module":
+        return getattr(graph_module.get_submodule(str(node.target)), "kind", None)
+    if node.op == "call_function" and node.target in _QUANTIZE:
+        return "quantize"
+    return "dequantize" if node.op == "call_method" and node.target == "dequantize" else None
+
+
+def _apply_boundary_rule(graph_module: fx.GraphModule, trace: ActivationTrace) -> None:
     """Count a quantized model's float input / float logits at their quantized size."""
-    for node in graph.nodes:
-        if node.op == "call_function" and node.target in _QUANTIZE:
+    for node in graph_module.graph.nodes:
+        if _kind(graph_module, node) == "quantize":
             source = node.args[0]
             if isinstance(source, fx.Node) and source.op == "placeholder" and len(source.users) == 1:
                 trace.bytes_of_buffer[trace.buffer_of[source.name]] = 0
-        if node.op == "call_method" and node.target == "dequantize":
+        if _kind(graph_module, node) == "dequantize":
             users = list(node.users)
             if len(users) == 1 and users[0].op == "output" and node.name in trace.buffer_of:
                 trace.bytes_of_buffer[trace.buffer_of[node.name]] = 0
@@ -208,7 +217,7 @@ def trace_activations(model: nn.Module, example_input: torch.Tensor) -> Activati
         if node.name in trace.buffer_of:
             trace.last_use[trace.buffer_of[node.name]] = end
             trace.outputs.add(trace.buffer_of[node.name])
-    _apply_boundary_rule(graph_module.graph, trace)
+    _apply_boundary_rule(graph_module, trace)
     _apply_streaming_rule(graph_module, trace, example_input[:1])
     return trace
 

@@ -49,13 +49,16 @@ class DeployedOp:
 
 
 def _layer(module: nn.Module) -> Any:  # float or quantized: weight is a tensor or a method
-    """The conv / linear inside a float fused module (ConvReLU2d is a Sequential)."""
+    """The conv / linear inside a float fused module (a Sequential of it and its ReLU)."""
     return module[0] if isinstance(module, nn.Sequential) and len(module) else module
 
 
 def module_kind(module: nn.Module) -> str:
-    name = type(module).__name__
+    if kind := getattr(module, "kind", None):  # sparsemod's int8 modules name theirs
+        if kind != "conv":
+            return kind
     layer = _layer(module)
+    name = type(layer).__name__
     if "Conv" in name:
         groups, c_in, c_out = layer.groups, layer.in_channels, layer.out_channels
         return "depthwise" if groups > 1 and groups == c_in == c_out else "conv"

@@ -4,9 +4,10 @@ the test split, and set its figures beside sparsemod's (``{arm}{suffix}.json``).
 Each runtime module (:mod:`~sparsemod.deploy.tflite`, :mod:`~sparsemod.deploy.executorch`)
 has ``SUFFIX``, ``convert(model, calibration, example, path) -> memory figures``,
 ``weight_bytes(path)`` (None where the format does not separate them) and
-``accuracy(path, batches)``.  sparsemod measures its own int8 model (torch.ao), the
-runtimes run their PT2E conversion of the same float model with the same calibration
-images: the accuracies differ only by the two quantizers' choices of scales.
+``accuracy(path, batches)``.  sparsemod measures its own int8 model (PT2E with
+:class:`~sparsemod.quantize.annotate.MicroQuantizer`), the runtimes run their own PT2E
+conversion of the same float model with the same calibration images: the accuracies differ
+only by the quantizers' choices of scales.
 """
 
 from __future__ import annotations

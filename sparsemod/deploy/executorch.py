@@ -20,8 +20,8 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from sparsemod.deploy import pt2e
 from sparsemod.deploy.extras import require
+from sparsemod.quantize import pt2e
 
 EXPORT = "executorch"
 SUFFIX = ".pte"

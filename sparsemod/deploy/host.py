@@ -1,9 +1,11 @@
 """Deployable files of a quantized model: TorchScript always, ONNX where its op set allows.
 
-ONNX uses torch's TorchScript-based exporter (``dynamo=False``): it maps static int8
-kernels onto QLinearConv / QLinearMatMul, while the ``torch.export`` path does not trace
-FX-quantized modules.  Dynamic int8 kernels (``quantized::linear_dynamic``, dynamic LSTM)
-have no ONNX equivalent: the error names the op that blocks the export.
+ONNX uses torch's TorchScript-based exporter (``dynamo=False``).  sparsemod's static int8
+modules (:mod:`sparsemod.quantize.int8`) export as ONNX's QDQ form: int8 weight
+initializers behind DequantizeLinear (per output channel), QuantizeLinear /
+DequantizeLinear around each float op, which ONNX runtimes fuse into int8 kernels
+(QLinearConv, QLinearMatMul).  Dynamic int8 kernels (``quantized::linear_dynamic``, dynamic
+LSTM, torch.ao's FX flow) have no ONNX equivalent: the error names the op that blocks the export.
 
 The ONNX graph has one input named ``input`` and one output named ``logits``, both with a
 dynamic batch axis ``batch``, so that any runtime can feed it a batch of any size.

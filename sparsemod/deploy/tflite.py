@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from sparsemod.deploy import pt2e
 from sparsemod.deploy.extras import require
+from sparsemod.quantize import pt2e
 
 EXPORT = "tflite"
 SUFFIX = ".tflite"
@@ -55,7 +55,7 @@ def _shared_pools(quantizer_module: Any) -> Any:
     TFLite's int8 AVERAGE_POOL_2D keeps its input's scale; LiteRT's quantizer leaves
     ``avg_pool2d`` unannotated, so the next op's observer sets another scale and the
     converter adds a QUANTIZE op (a copy of the pooled tensor in the arena).  Shared, as
-    torch.ao's own int8 model shares them, the pool needs no requantization."""
+    sparsemod's own int8 model shares them, the pool needs no requantization."""
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
 
     utils = require(EXPORT, "litert_torch.quantize.pt2e_quantizer_utils")

@@ -4,6 +4,6 @@
   the search's process and Ray's driver pass them around);
 - :mod:`~sparsemod.trial.run`: the trial, end to end;
 - :mod:`~sparsemod.trial.checks`: a network that cannot run or fit fails before training;
-- :mod:`~sparsemod.trial.train`, :mod:`~sparsemod.trial.quantize`,
-  :mod:`~sparsemod.trial.measure`: its steps.
+- :mod:`~sparsemod.trial.train`, :mod:`~sparsemod.trial.measure`: its steps (the int8
+  network it measures: :mod:`sparsemod.quantize`).
 """

@@ -9,8 +9,8 @@ from torch import nn
 from sparsemod import costs
 from sparsemod.config import Constraint
 from sparsemod.errors import one_line
+from sparsemod.quantize import quantize
 from sparsemod.trial.measure import cost_metrics
-from sparsemod.trial.quantize import quantize
 
 
 def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
@@ -27,13 +27,14 @@ def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def check_quantizable(model: nn.Module, example: torch.Tensor, scheme: str) -> nn.Module:
-    """Trace and quantize the untrained network once, so that a network torch.fx cannot
-    trace (Python control flow on tensor values) fails before its training is paid for.
+    """Trace and quantize the untrained network once, so that a network that cannot be
+    traced (Python control flow on tensor values) fails before its training is paid for.
     Returns the conversion (calibrated on ``example`` only: its costs are exact)."""
+    tracer = "torch.export" if scheme == "post" else "torch.fx"
     try:
         return quantize(model, scheme, [example], example)
-    except Exception as error:  # fx raises TraceError, TypeError, ...: each names the cause
-        raise RuntimeError(f"the network cannot be traced by torch.fx and quantized ({scheme}), "
+    except Exception as error:  # export / fx raise many types: each names the cause
+        raise RuntimeError(f"the network cannot be traced by {tracer} and quantized ({scheme}), "
                            "needed to deploy it; no Python control flow on tensor values: "
                            f"{type(error).__name__}: {one_line(error)}") from None
 

@@ -40,10 +40,10 @@ from sparsemod.morphnet.prune import apply_structure
 from sparsemod.morphnet.regularizer import ResourceRegularizer
 from sparsemod.morphnet.tensorboard import StructureLog
 from sparsemod.problem import Problem
+from sparsemod.quantize import quantize
 from sparsemod.trial.checks import check_budget, check_quantizable, check_runs
 from sparsemod.trial.job import Inheritance, Report, TrialConfig, TrialJob, TrialResult
 from sparsemod.trial.measure import cost_metrics, measure
-from sparsemod.trial.quantize import quantize
 from sparsemod.trial.train import DEFAULT_BATCH_SIZE, accuracy, device_of, loader, train
 
 

@@ -11,7 +11,7 @@ import torch
 from conftest import REPO, SHARED_MNIST
 
 from sparsemod.costs import model_size, working_memory
-from sparsemod.trial.quantize import quantize
+from sparsemod.quantize import quantize
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import sparse_table  # noqa: E402

@@ -10,7 +10,7 @@ from torch import nn
 from sparsemod.config.schema import SCHEMA
 from sparsemod.costs import arena, trace_activations
 from sparsemod.costs.arena import LiteGraph, LiteOp, lite_graph, planned_activations
-from sparsemod.trial.quantize import quantize
+from sparsemod.quantize import quantize
 
 
 def strided_net() -> tuple[nn.Module, torch.Tensor]:

@@ -9,10 +9,9 @@ from sparsemod.costs import (
     flops_per_layer,
     latency,
     layer_traffic,
-    model_size,
     trace_activations,
 )
-from sparsemod.trial.quantize import quantize
+from sparsemod.quantize import quantize
 
 
 def test_flops_per_layer_by_hand():
@@ -69,11 +68,12 @@ def test_roofline_counts_pooling_and_add_traffic():
     data = [torch.randn(8, 1, 8, 8)]
     deployed = quantize(ResidualPool().eval(), "post", data, data[0][:1])
     x = torch.zeros(1, 1, 8, 8)
-    modules = dict(deployed.named_modules())
     # int8 activations, 1 B per element: conv 64 in + 256 out; branch 256 + 256;
-    # add 256 + 256 in + 256 out; pool 256 + 64; linear 64 + 10 — plus each layer's weights
+    # add 256 + 256 in + 256 out; pool 256 + 64; linear 64 + 10 — plus each op's stored bytes:
+    # int8 weights, per output channel a float32 scale, an int32 zero point and a float32 bias,
+    # and its output's scale and zero point (8 B; the add has only those)
     activations = {"conv": 64 + 256, "branch": 256 + 256, "add": 3 * 256, "pool": 256 + 64, "head": 64 + 10}
-    weights = sum(model_size(modules[name]) for name in ("conv", "branch", "head"))
+    weights = (36 + 4 * 12 + 8) + (16 + 4 * 12 + 8) + (640 + 10 * 12 + 8) + 8
     traffic = layer_traffic(deployed, trace_activations(deployed, x))
     assert sum(traffic.values()) == sum(activations.values()) + weights
     # memory-bound device (1 B/s): seconds = bytes; the pool and the add are no longer skipped
@@ -103,7 +103,7 @@ def test_depthwise_is_its_own_kind():
 
 
 def test_float_fused_layers_are_classified_too():
-    # quant_scheme "none" / "dynamic" keep float ConvReLU2d (a Sequential of conv and ReLU)
+    # quant_scheme "none" / "dynamic" keep a float conv fused with its ReLU (a Sequential)
     model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 36, 4)).eval()
     x = torch.randn(4, 1, 8, 8)
     deployed = quantize(model, "none", [x], x[:1])

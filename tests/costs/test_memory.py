@@ -5,7 +5,7 @@ from test_size import Recurrent
 from torch import nn
 
 from sparsemod.costs import working_memory
-from sparsemod.trial.quantize import quantize
+from sparsemod.quantize import quantize
 
 
 def chain() -> nn.Module:

@@ -11,9 +11,9 @@ from sparsemod.costs.oracle import CostOracle
 from sparsemod.data import DataBundle
 from sparsemod.optimizer.encoding import Encoding, SobolStream
 from sparsemod.problem import load_problem
+from sparsemod.quantize import quantize
 from sparsemod.trial.checks import check_runs
 from sparsemod.trial.job import TrialConfig, TrialJob
-from sparsemod.trial.quantize import quantize
 from sparsemod.trial.run import run_trial
 
 DEVICE = resolve_device("", 1e9, None)

@@ -18,7 +18,7 @@ from sparsemod.costs import (
     trace_activations,
 )
 from sparsemod.costs.profile import CALIBRATED_KINDS
-from sparsemod.trial.quantize import quantize
+from sparsemod.quantize import quantize
 
 
 def profile() -> DeviceProfile:

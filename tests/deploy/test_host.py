@@ -9,7 +9,8 @@ from torch import nn
 
 from sparsemod.data import load_digits
 from sparsemod.deploy.host import export
-from sparsemod.trial.quantize import quantize
+from sparsemod.quantize import quantize
+from sparsemod.quantize.int8 import QuantizedLinear
 from sparsemod.trial.train import loader, train
 
 
@@ -42,7 +43,11 @@ def test_onnx_takes_a_batch_of_100_by_name_and_matches_the_quantized_model(train
     if scheme == "none":
         np.testing.assert_allclose(logits, expected, atol=1e-4)
     else:
+        # ONNX's QDQ form: the conv's and linears' weights stored int8, one scale per channel
+        int8 = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) > 1]
+        assert sorted(tuple(t.dims) for t in int8) == [(8, 1, 3, 3), (10, 32), (32, 128)]
+        assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in graph.node}
         # int8 kernels of two runtimes may round a value one output step apart
-        step = [m for m in deployed.modules() if isinstance(m, torch.ao.nn.quantized.Linear)][-1].scale
+        step = [m for m in deployed.modules() if isinstance(m, QuantizedLinear)][-1].output_scale
         assert np.abs(logits - expected).max() <= 2 * step + 1e-6
         assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.98

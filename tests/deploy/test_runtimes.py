@@ -75,7 +75,7 @@ def test_tflite_file_runs_under_tflm_as_litert_runs_it(searched):
         correct += int(litert.get_tensor(target["index"]).argmax() == label)
     assert check["runtime_test_accuracy"] == pytest.approx(correct / len(labels), abs=1.5 / len(labels))
     assert check["test_accuracy"] == pytest.approx(1 - report["test_error"])
-    assert abs(check["accuracy_difference_points"]) <= 2.0  # PT2E's scales vs torch.ao's
+    assert abs(check["accuracy_difference_points"]) <= 2.0  # two quantizers' choices of scales
     # flash: the constant tensors as LiteRT reads them (before allocation only constants have data)
     weights, reader = 0, Interpreter(model_path=str(path))
     for tensor in reader.get_tensor_details():
@@ -126,8 +126,8 @@ def test_the_arena_metric_predicts_tflms_arena(tmp_path):
     from sparsemod.deploy import tflite
     from sparsemod.optimizer.encoding import Encoding, SobolStream
     from sparsemod.problem import load_problem
+    from sparsemod.quantize import quantize
     from sparsemod.trial.checks import check_runs
-    from sparsemod.trial.quantize import quantize
 
     problem = load_problem("mcu")
     for index, params in enumerate(SobolStream(Encoding(problem.space), 2).draw(20)):

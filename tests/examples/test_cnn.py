@@ -6,7 +6,7 @@ import torch
 
 from sparsemod.costs import working_memory
 from sparsemod.problem import load_problem
-from sparsemod.trial.quantize import quantize
+from sparsemod.quantize import quantize
 
 CNN = load_problem("cnn")
 BASE = dict(blocks=2, layers=1, filters=8, growth=1.75, kernel=3, conv_type="standard",

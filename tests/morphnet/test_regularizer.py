@@ -210,7 +210,7 @@ def test_memory_target_on_a_residual_network_by_hand():
     from nets import Residual
 
     from sparsemod.costs import working_memory
-    from sparsemod.trial.quantize import quantize
+    from sparsemod.quantize import quantize
 
     model = Residual().eval()  # stem 3->8, then two blocks 8->6->8 added to the stream; 8x8 maps
     model.conv1[1].weight.data = torch.tensor([0.5] * 3 + [0.001] * 3)

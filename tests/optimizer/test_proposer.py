@@ -15,8 +15,8 @@ from sparsemod.data import DataBundle
 from sparsemod.morphisms.round import Candidate
 from sparsemod.optimizer.proposer import Observed, Proposer
 from sparsemod.problem import load_problem
+from sparsemod.quantize import quantize
 from sparsemod.trial.checks import check_runs
-from sparsemod.trial.quantize import quantize
 
 # ~1 % of examples/mcu.py's space fits on 28x28 inputs (a 784 B input leaves 240 B beside it)
 BUDGET = (Constraint("working_memory", "<=", 1024), Constraint("model_size", "<=", 768))

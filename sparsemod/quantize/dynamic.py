@@ -1,19 +1,11 @@
-"""int8 quantization of a trained float network (``quant_scheme``).
+"""Dynamic int8 (``quant_scheme = dynamic`` / ``both``) on torch.ao's FX graph mode.
 
-- ``post``: static post-training quantization; conv/bn/relu (and linear/relu) fused,
-  observers calibrated on training batches, converted to int8 kernels.
-- ``dynamic``: dynamic int8 for Linear / LSTM / GRU (weights int8, activations quantized on
-  the fly); everything else stays float.
-- ``both``: static for the convolutional part, dynamic for recurrent and linear layers.
-- ``none``: the float32 model as it would deploy: batch norm folded into the conv before
-  it, and conv/linear fused with the ReLU after them.
-
-Flow: torch.ao FX graph mode (``prepare_fx`` / ``convert_fx``).  It traces the user's model,
-so a builder needs no QuantStub / DeQuantStub and no hand-written fusion list, and it
-yields real int8 modules with packed weights, which the cost functions measure.  Eager mode
-would need stubs inside every user model; the PT2E flow (torchao) yields a reference graph
-of quantize/dequantize ops around float ops whose packed size and kernels only appear after
-Inductor lowering.  torch 2.13 marks FX mode deprecated: the choice lives in this one module.
+Weights of Linear / LSTM / GRU int8, their activations quantized on the fly; with
+``both``, the convolutional part static int8 as well.  This is the one path left on
+torch.ao's FX flow, deprecated in torch 2.13, because PT2E has no dynamic recurrent layer:
+its quantizers annotate ``aten.linear`` only, an exported LSTM is one ``aten.lstm`` op that
+none annotates and its weights stay float (``tests/quantize/test_dynamic.py`` shows it).
+The deprecation notices of these calls are silenced here, once per call.
 """
 
 from __future__ import annotations
@@ -25,8 +17,6 @@ from typing import Iterable
 import torch
 from torch import fx, nn
 
-from sparsemod.config import QUANT_SCHEMES
-
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from torch.ao.quantization import (
@@ -34,16 +24,14 @@ with warnings.catch_warnings():
         default_dynamic_qconfig,
         get_default_qconfig_mapping,
     )
-    from torch.ao.quantization.quantize_fx import convert_fx, fuse_fx, prepare_fx
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 DYNAMIC_TYPES = (nn.Linear, nn.LSTM, nn.GRU)
 _ENGINE = "x86"
 
 
 def _qconfig_mapping(model: nn.Module, scheme: str) -> QConfigMapping:
-    mapping = get_default_qconfig_mapping(_ENGINE) if scheme in ("post", "both") else QConfigMapping()
-    if scheme == "post":
-        return mapping
+    mapping = get_default_qconfig_mapping(_ENGINE) if scheme == "both" else QConfigMapping()
     # Per module name, not per type: FX checks fusable pairs (conv+relu, linear+relu) by
     # type and refuses a ReLU type that is static after convs but dynamic after linears.
     modules = dict(model.named_modules())
@@ -82,22 +70,14 @@ def _functional_flatten(model: nn.Module) -> fx.GraphModule:
 
 def quantize(model: nn.Module, scheme: str, calibration: Iterable[torch.Tensor],
              example_input: torch.Tensor) -> nn.Module:
-    """A quantized copy of ``model`` (eval mode); ``model`` itself is left untouched.
-
-    ``calibration`` yields input batches for the static observers (``post`` / ``both``).
-    """
-    if scheme not in QUANT_SCHEMES:
-        raise ValueError(f"quant_scheme: expected one of {'|'.join(QUANT_SCHEMES)}, got {scheme!r}")
+    """A ``dynamic`` / ``both`` int8 copy of ``model`` (eval mode); ``calibration`` feeds the
+    static observers of ``both``."""
     float_model = _functional_flatten(copy.deepcopy(model).eval())
-    if scheme == "none":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return fuse_fx(float_model).eval()
     torch.backends.quantized.engine = _ENGINE
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # FX-mode deprecation notices, once per call
         prepared = prepare_fx(float_model, _qconfig_mapping(float_model, scheme), (example_input,))
-        if scheme in ("post", "both"):
+        if scheme == "both":
             for batch in calibration:
                 prepared(batch)
         return convert_fx(prepared).eval()

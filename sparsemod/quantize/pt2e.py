@@ -1,0 +1,52 @@
+"""Static int8 by PyTorch 2 Export quantization (torchao's PT2E): the search's own int8
+network and the one each microcontroller runtime's converter takes.
+
+``torch.export`` traces the float model (batch dimension dynamic for the search, batch 1
+for a converter), dropout of the eval-mode graph is removed (an identity), a quantizer
+annotates which tensors become int8, observers see the calibration batches, and
+``convert_pt2e`` leaves quantize / dequantize pairs around float ops, which the search
+lowers to int8 modules (:mod:`sparsemod.quantize.int8`) and a converter to its kernels.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Iterable
+
+import torch
+from torch import fx, nn
+
+_IDENTITIES = {torch.ops.aten.dropout.default, torch.ops.aten.clone.default,
+               torch.ops.aten.contiguous.default, torch.ops.aten.alias.default}
+
+
+def export(model: nn.Module, example: torch.Tensor, batch: bool) -> fx.GraphModule:
+    """The ATen graph of ``model`` in eval mode, without its identities."""
+    shapes = ({0: torch.export.Dim("batch", min=1, max=1 << 16)},) if batch else None
+    example = example[:2].expand(2, *example.shape[1:]).contiguous() if batch else example[:1]
+    graph_module = torch.export.export(copy.deepcopy(model).eval(), (example,), dynamic_shapes=shapes).module()
+    for node in list(graph_module.graph.nodes):
+        if node.target in _IDENTITIES:
+            node.replace_all_uses_with(node.args[0])
+            graph_module.graph.erase_node(node)
+    graph_module.recompile()
+    return graph_module
+
+
+def quantize(model: nn.Module, quantizer: Any, calibration: Iterable[torch.Tensor],
+             example: torch.Tensor, fold_quantize: bool = True, batch: bool = False) -> fx.GraphModule:
+    """A PT2E int8 copy of ``model``; ``calibration`` yields input batches of any size
+    (split into single images when ``batch`` is off: the export is then batch 1)."""
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    prepared = prepare_pt2e(export(model, example, batch), quantizer)
+    with torch.no_grad():
+        for images in calibration:
+            for sample in ([images] if batch else images.split(1)):
+                prepared(sample)
+    quantized = move_exported_model_to_eval(convert_pt2e(prepared, fold_quantize=fold_quantize))
+    # an exported module refuses .eval(); torchao's call switched its dropout / batch-norm
+    # ops, and the flag tells the converters so
+    quantized.training = False
+    return quantized

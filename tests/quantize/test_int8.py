@@ -1,0 +1,112 @@
+"""``quant_scheme = post``: PT2E int8 for microcontroller kernels, lowered to int8 modules that
+compute what torchao's own converted graph computes."""
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from sparsemod.optimizer.encoding import Encoding, SobolStream
+from sparsemod.problem import load_problem
+from sparsemod.quantize import pt2e, quantize
+from sparsemod.quantize.annotate import MicroQuantizer
+from sparsemod.quantize.int8 import (
+    Dequantize,
+    Quantize,
+    QuantizedAdd,
+    QuantizedAvgPool,
+    QuantizedCat,
+    QuantizedConv,
+    QuantizedLinear,
+    QuantizedMaxPool,
+)
+
+INPUT = (1, 28, 28)
+
+
+class Branches(nn.Module):
+    """A residual add, a concatenation, both pools, a ReLU6 and a flatten."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        self.left, self.right = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 1)
+        self.pool, self.average = nn.MaxPool2d(2), nn.AvgPool2d(2)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 7 * 7, 16), nn.ReLU6(), nn.Linear(16, 10))
+
+    def forward(self, x):
+        y = self.pool(self.stem(x))
+        y = torch.relu(self.left(y) + y)
+        return self.head(self.average(torch.cat([y, self.right(y)], 1)))
+
+
+def mcu_networks(count: int) -> list[nn.Module]:
+    problem = load_problem("mcu")
+    networks = []
+    for index, params in enumerate(SobolStream(Encoding(problem.space), 5).draw(count)):
+        torch.manual_seed(index)
+        networks.append(problem.build(params, INPUT, 10).eval())
+    return networks
+
+
+@pytest.mark.parametrize("network", [Branches().eval(), *mcu_networks(4)])
+def test_lowered_int8_network_computes_what_torchaos_converted_graph_computes(network):
+    calibration = [torch.rand(16, *INPUT) for _ in range(2)]
+    example = torch.zeros(1, *INPUT)
+    lowered = quantize(network, "post", calibration, example)
+    reference = pt2e.quantize(network, MicroQuantizer(), calibration, example, batch=True)
+    x = torch.rand(32, *INPUT)
+    with torch.no_grad():
+        expected = reference(x)
+        assert torch.equal(lowered(x), expected)  # bit for bit, at any batch size
+        assert torch.equal(lowered(x[:1]), expected[:1])
+
+
+def test_every_op_reads_and_writes_int8_with_weights_per_channel_and_symmetric():
+    network = Branches().eval()
+    lowered = quantize(network, "post", [torch.rand(16, *INPUT)], torch.zeros(1, *INPUT))
+    kinds = [type(m) for m in lowered.modules() if m is not lowered]
+    assert kinds.count(Quantize) == 1 and kinds.count(Dequantize) == 1  # the boundary only
+    for kind in (QuantizedConv, QuantizedAdd, QuantizedCat, QuantizedMaxPool, QuantizedAvgPool, QuantizedLinear):
+        assert kind in kinds
+    assert kinds.count(QuantizedConv) == 3 and kinds.count(QuantizedLinear) == 2
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.ReLU, nn.ReLU6)) for m in lowered.modules())
+    for layer in lowered.modules():
+        if isinstance(layer, (QuantizedConv, QuantizedLinear)):
+            assert layer.weight.dtype == torch.int8
+            assert int(layer.weight.min()) >= -127 and int(layer.weight.max()) <= 127  # symmetric
+            assert layer.weight_scale.shape == (layer.weight.shape[0],)  # one scale per output channel
+            assert torch.count_nonzero(layer.weight_zero_point) == 0
+    outputs: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _, __, out: outputs.append(out))
+             for m in lowered.modules() if m is not lowered and not isinstance(m, Dequantize)]
+    with torch.no_grad():
+        lowered(torch.rand(2, *INPUT))
+    for hook in hooks:
+        hook.remove()
+    assert len(outputs) == len(kinds) - 1 and all(out.dtype == torch.int8 for out in outputs)
+
+
+def test_fused_relu6_clamps_at_six():
+    # ReLU6 is fused into the linear before it: the int8 output never exceeds 6 + one step
+    network = nn.Sequential(nn.Linear(4, 8), nn.ReLU6()).eval()
+    data = [torch.randn(64, 4) * 100]
+    lowered = quantize(network, "post", data, data[0][:1])
+    (layer,) = [m for m in lowered.modules() if isinstance(m, QuantizedLinear)]
+    assert layer.clamp == (0.0, 6.0)
+    with torch.no_grad():
+        out = lowered(torch.randn(256, 4) * 100)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 6.0 + layer.output_scale
+
+
+def test_quantizing_for_the_search_warns_of_no_deprecation():
+    network = Branches().eval()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        lowered = quantize(network, "post", [torch.rand(8, *INPUT)], torch.zeros(1, *INPUT))
+        with torch.no_grad():
+            lowered(torch.rand(4, *INPUT))
+    notices = [str(w.message) for w in seen if issubclass(w.category, (DeprecationWarning, FutureWarning))
+               or "deprecated" in str(w.message).lower()]
+    assert notices == []
