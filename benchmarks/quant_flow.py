@@ -6,7 +6,8 @@ from this checkout or from another one (``--repo``: e.g. a worktree of the last 
 each run's trials merge into ``benchmarks/results/quant_flow.json`` under its label, with
 the commit.  The table in docs/benchmarks.md sets side by side the trials both runs trained
 with the same parameters (the Sobol start and whatever the later phases share): the
-costs' ratios after / before and the int8 validation and test accuracies' differences.
+costs' ratios after / before, the int8 validation and test accuracies' differences
+(points), and each flow's int8 loss: int8 validation error − float validation error, points.
 
     git worktree add /tmp/fx 5f07f6e
     python benchmarks/quant_flow.py --label fx --repo /tmp/fx
@@ -61,12 +62,15 @@ def paired(runs: dict) -> pd.DataFrame:
         other = after.get(json.dumps(before["params"], sort_keys=True, default=str))
         if other is None or before["status"] != "completed" or other["status"] != "completed":
             continue
-        row = {"arm": before["arm"], "phase": before["phase"]}
+        row = {"arm": before["arm"], "arm after": other["arm"], "phase": before["phase"]}
         for cost in COSTS:
             row[f"{cost} ratio"] = other[cost] / before[cost]
         for name in ("error", "test_accuracy", "float_error"):
             sign = -1 if name != "test_accuracy" else 1  # accuracy points, after − before
             row[f"{name.replace('error', 'accuracy')} Δ"] = 100 * sign * (other[name] - before[name])
+        # what int8 costs in validation accuracy against the same float model, per flow
+        row[f"int8 loss {BEFORE}"] = 100 * (before["error"] - before["float_error"])
+        row[f"int8 loss {AFTER}"] = 100 * (other["error"] - other["float_error"])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -76,14 +80,14 @@ def summary(runs: dict) -> str:
     head = (f"{BEFORE} at {runs[BEFORE]['commit']}, {AFTER} at {runs[AFTER]['commit']}; {len(table)} trials completed in "
             "both runs with the same parameters (the others differ because the GP and the morphisms "
             "read earlier results).\n\n")
-    columns = [c for c in table.columns if c not in ("arm", "phase")]
+    columns = [c for c in table.columns if c not in ("arm", "arm after", "phase")]
     stats = pd.DataFrame({"figure": columns,
-                          "median": [f"{table[c].median():.4g}" for c in columns],
-                          "min": [f"{table[c].min():.4g}" for c in columns],
-                          "max": [f"{table[c].max():.4g}" for c in columns]})
+                          "median": [f"{table[c].median() + 0.0:.4g}" for c in columns],
+                          "min": [f"{table[c].min() + 0.0:.4g}" for c in columns],
+                          "max": [f"{table[c].max() + 0.0:.4g}" for c in columns]})
     shown = table.copy()
     for column in columns:
-        shown[column] = shown[column].map(lambda v: f"{v:.4g}")
+        shown[column] = shown[column].map(lambda v: f"{v + 0.0:.4g}")  # + 0.0: no "-0"
     return head + frame(stats) + "\n\nPer trial:\n\n" + frame(shown)
 
 
