@@ -156,7 +156,9 @@ def lite_graph(model: nn.Module, trace: ActivationTrace) -> LiteGraph:
                 pooling = type(module).__name__ if module is not None else str(trace.target_of[node])
                 lite = "MAX_POOL_2D" if "max" in pooling.lower() else "AVERAGE_POOL_2D"
             elif kind == "add":
-                lite = "CONCATENATION" if "cat" in str(trace.target_of[node]) else "ADD"
+                target = trace.target_of[node]  # a module's path, or a function
+                joins = type(module).__name__ == "QuantizedCat" if module is not None else "cat" in str(target)
+                lite = "CONCATENATION" if joins else "ADD"
             else:  # an op this model does not know: its output buffer and a generic op's bytes
                 lite = "OTHER"
             ops.append(LiteOp(lite, tuple(inputs), tensor_of[node]))

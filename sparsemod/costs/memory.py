@@ -178,7 +178,8 @@ def _apply_boundary_rule(graph_module: fx.GraphModule, trace: ActivationTrace) -
     for node in graph_module.graph.nodes:
         if _kind(graph_module, node) == "quantize":
             source = node.args[0]
-            if isinstance(source, fx.Node) and source.op == "placeholder" and len(source.users) == 1:
+            readers = [u for u in getattr(source, "users", ()) if u.target is not torch.ops.aten.sym_size.int]
+            if isinstance(source, fx.Node) and source.op == "placeholder" and len(readers) == 1:  # not a shape read
                 trace.bytes_of_buffer[trace.buffer_of[source.name]] = 0
         if _kind(graph_module, node) == "dequantize":
             users = list(node.users)

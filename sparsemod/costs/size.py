@@ -1,7 +1,8 @@
 """Model size: bytes of the parameters as the deployed model stores them.
 
-Counted from the model's own ``state_dict`` (so from the packed parameters of quantized
-layers, not from a formula on the float net), every tensor at its deployed dtype:
+Counted from the model's own ``state_dict`` (the int8 modules' buffers for ``post``, the
+packed parameters of the dynamic kernels; not a formula on the float net), every tensor at
+its deployed dtype:
 
 - quantized tensor: 1 B per element (int8 / uint8), plus 4 B per scale (float32) and 4 B
   per zero point (int32), per channel or per tensor;

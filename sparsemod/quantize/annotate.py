@@ -38,7 +38,8 @@ WEIGHT = QuantizationSpec(torch.int8, PerChannelMinMaxObserver, -127, 127,
                           torch.per_channel_symmetric, ch_axis=0)
 WEIGHTED = {aten.conv1d.default, aten.conv2d.default, aten.linear.default}
 ELEMENTWISE = {aten.add.Tensor, aten.cat.default}
-FUSED_ACTIVATIONS = {aten.relu.default, aten.relu_.default, aten.hardtanh.default, aten.hardtanh_.default}
+FUSED_ACTIVATIONS = {aten.relu.default, aten.relu_.default, aten.relu6.default, aten.hardtanh.default,
+                     aten.hardtanh_.default}
 POOLS = {aten.max_pool2d.default, aten.avg_pool2d.default, aten.adaptive_avg_pool2d.default,
          aten.max_pool1d.default, aten.avg_pool1d.default, aten.mean.dim}
 VIEWS = {aten.flatten.using_ints, aten.view.default, aten.reshape.default}
@@ -62,8 +63,10 @@ def _quantized_output(node: fx.Node) -> bool:
     return _annotated(node) and node.meta["quantization_annotation"].output_qspec is not None
 
 
-def _tensor_inputs(node: fx.Node) -> list[fx.Node]:
-    values: Any = node.args[0] if node.target is aten.cat.default else node.args[:2]
+def tensor_inputs(node: fx.Node) -> list[fx.Node]:
+    """The activations an op reads (a conv's input, not its weight; every tensor a cat joins)."""
+    values: Any = node.args[0] if node.target is aten.cat.default else (
+        node.args[:2] if node.target is aten.add.Tensor else node.args[:1])
     return [value for value in values if isinstance(value, fx.Node)]
 
 
@@ -78,7 +81,7 @@ class MicroQuantizer(Quantizer):
                 source, weight = node.args[0], node.args[1]
                 self._mark(node, {source: ACTIVATION, weight: WEIGHT})
             elif node.target in ELEMENTWISE:
-                self._mark(node, {value: ACTIVATION for value in _tensor_inputs(node)})
+                self._mark(node, {value: ACTIVATION for value in tensor_inputs(node)}, fuse=node.target is not aten.cat.default)
             elif node.target in SHARED and isinstance(node.args[0], fx.Node):
                 source = node.args[0]
                 # the input's own scale when it has one; an observer of its own at the input
@@ -89,8 +92,8 @@ class MicroQuantizer(Quantizer):
         return model
 
     @staticmethod
-    def _mark(node: fx.Node, inputs: dict) -> None:
-        activation = fused_activation(node)
+    def _mark(node: fx.Node, inputs: dict[fx.Node, QuantizationSpec], fuse: bool = True) -> None:
+        activation = fused_activation(node) if fuse else None  # a cat joins; it has no kernel to clamp in
         node.meta["quantization_annotation"] = QuantizationAnnotation(
             input_qspec_map=inputs, output_qspec=None if activation else ACTIVATION, _annotated=True)
         if activation is not None:

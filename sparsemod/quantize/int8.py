@@ -7,15 +7,17 @@ same, so that the graph the cost functions trace holds what a device holds:
 
 - each fused op is one module (:class:`QuantizedConv`, :class:`QuantizedLinear`,
   :class:`QuantizedAdd`, :class:`QuantizedCat`, :class:`QuantizedMaxPool`,
-  :class:`QuantizedAvgPool`, :class:`QuantizedActivation`) that reads int8 tensors and writes one, with its int8 weights,
-  per-channel scales and zero points, float bias and output (scale, zero point) in its
-  ``state_dict`` (what the flash holds);
+  :class:`QuantizedAvgPool`, :class:`QuantizedActivation`), named by the float model's
+  path, that reads int8 tensors and writes one, with its int8 weights, per-channel scales
+  and zero points, float bias and output (scale, zero point) in its ``state_dict`` (what
+  the flash holds);
 - flatten / reshape of an int8 tensor is a view of it;
 - the network's float input is quantized by :class:`Quantize`; the logits, and the input of
   any op left float, are made float by :class:`Dequantize`.
 
 Inside a module the arithmetic is the reference's own (dequantize, float op, round, clamp),
-so the lowered network's outputs equal ``convert_pt2e``'s bit for bit.
+so the lowered network's outputs equal ``convert_pt2e``'s bit for bit.  A model that
+returns one tensor returns it (the export's flat tuple of one is unpacked).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from sparsemod.quantize.annotate import ELEMENTWISE, FUSED_ACTIVATIONS, POOLS, SHARED, WEIGHTED
+from sparsemod.quantize.annotate import ELEMENTWISE, FUSED_ACTIVATIONS, POOLS, SHARED, WEIGHTED, tensor_inputs
 
 aten = torch.ops.aten
 _decomposed = torch.ops.quantized_decomposed
@@ -251,16 +253,6 @@ def _dequantized(node: Any) -> bool:
     return isinstance(node, fx.Node) and node.target == DEQUANTIZE
 
 
-def _tensor_args(anchor: fx.Node) -> list[fx.Node]:
-    if anchor.target is aten.cat.default:
-        return list(anchor.args[0])  # type: ignore[arg-type]
-    if anchor.target in WEIGHTED:
-        return [anchor.args[0]]  # type: ignore[list-item]
-    if anchor.target is aten.add.Tensor:
-        return list(anchor.args[:2])  # type: ignore[arg-type]
-    return [anchor.args[0]]  # type: ignore[list-item]
-
-
 def _fused(q: fx.Node) -> tuple[fx.Node, fx.Node | None] | None:
     """The (anchor, activation) that the quantize node ``q`` closes, if they form a kernel."""
     anchor, activation = q.args[0], None
@@ -268,9 +260,9 @@ def _fused(q: fx.Node) -> tuple[fx.Node, fx.Node | None] | None:
             and not _dequantized(anchor.args[0])):  # else a ReLU alone: its own anchor
         activation, anchor = anchor, anchor.args[0]
     if not (isinstance(anchor, fx.Node) and anchor.op == "call_function" and len(anchor.users) == 1
-            and anchor.target in WEIGHTED | ELEMENTWISE | SHARED):
+            and anchor.target in WEIGHTED | ELEMENTWISE | SHARED and not anchor.kwargs):  # e.g. add's alpha
         return None
-    if not all(_dequantized(arg) for arg in _tensor_args(anchor)):
+    if not all(_dequantized(arg) for arg in tensor_inputs(anchor)):
         return None
     if anchor.target in WEIGHTED and not (isinstance(anchor.args[1], fx.Node)
                                           and anchor.args[1].target == DEQUANTIZE_CHANNEL):
@@ -281,6 +273,8 @@ def _fused(q: fx.Node) -> tuple[fx.Node, fx.Node | None] | None:
 def _clamp(activation: fx.Node | None) -> tuple[float | None, float | None] | None:
     if activation is None:
         return None
+    if activation.target is aten.relu6.default:
+        return 0.0, 6.0
     if activation.target in (aten.hardtanh.default, aten.hardtanh_.default):
         low, high = (list(activation.args[1:3]) + [-1.0, 1.0][len(activation.args) - 1:])[:2]
         return float(low), float(high)  # type: ignore[arg-type]
@@ -298,8 +292,7 @@ class _Lowering:
         self.converted = converted
         self.graph = fx.Graph()
         self.env: dict[fx.Node, fx.Node] = {}
-        self.modules: dict[str, nn.Module] = {}
-        self.constants: dict[str, Any] = {}
+        self.root = nn.Module()  # the kernels and the constants of ops left float, flat names
 
     def constant(self, node: Any) -> Any:
         if not isinstance(node, fx.Node):
@@ -311,74 +304,79 @@ class _Lowering:
             value = getattr(value, part)
         return value
 
-    def name(self, anchor: fx.Node) -> str:
-        stack = anchor.meta.get("nn_module_stack") or {}
-        path = list(stack.values())[-1][0] if stack else anchor.name
-        base = path.replace(".", "_") or anchor.name
-        name, count = base, 1
-        while name in self.modules:
+    def unique(self, base: str) -> str:
+        name, count = base.replace(".", "_"), 1
+        while hasattr(self.root, name if count == 1 else f"{name}_{count}"):
             count += 1
-            name = f"{base}_{count}"
-        return name
+        return name if count == 1 else f"{name}_{count}"
 
-    def call(self, module: nn.Module, name: str, args: tuple) -> fx.Node:
-        self.modules[name] = module
+    def call(self, module: nn.Module, base: str, args: tuple) -> fx.Node:
+        name = self.unique(base)
+        self.root.add_module(name, module)
         return self.graph.call_module(name, args)
 
+    def path(self, anchor: fx.Node) -> str:
+        """The float model's module path of ``anchor`` (the kernel's name in the lowered model)."""
+        stack = anchor.meta.get("nn_module_stack") or {}
+        return (list(stack.values())[-1][0] if stack else "") or anchor.name
+
     def kernel(self, q: fx.Node, anchor: fx.Node, activation: fx.Node | None) -> fx.Node:
-        sources = [arg.args[0] for arg in _tensor_args(anchor)]  # the int8 tensors read
-        qparams = [_qparams(arg) for arg in _tensor_args(anchor)]
-        inputs = tuple(self.env[source] for source in sources)  # type: ignore[index]
-        output = _qparams(q)
-        target = anchor.target
+        reads = tensor_inputs(anchor)
+        inputs = tuple(self.env[dq.args[0]] for dq in reads)  # type: ignore[index]  # the int8 tensors read
+        qparams, output, target = [_qparams(dq) for dq in reads], _qparams(q), anchor.target
         if target in WEIGHTED:
             dq_weight = anchor.args[1]
             weight, scale, zero_point = (self.constant(arg) for arg in dq_weight.args[:3])  # type: ignore[union-attr]
             bias = self.constant(anchor.args[2]) if len(anchor.args) > 2 else None
             common = (qparams[0], weight, scale, zero_point, bias, _clamp(activation), output)
             if target is aten.linear.default:
-                return self.call(QuantizedLinear(*common), self.name(anchor), inputs)
+                return self.call(QuantizedLinear(*common), self.path(anchor), inputs)
             dims = weight.dim() - 2
             rest: list[Any] = list(anchor.args[3:]) + [None] * 4
             module = QuantizedConv(*common, stride=_padded(rest[0], 1, dims), padding=_padded(rest[1], 0, dims),
                                    dilation=_padded(rest[2], 1, dims), groups=int(rest[3] or 1))
-            return self.call(module, self.name(anchor), inputs)
+            return self.call(module, self.path(anchor), inputs)
         if target is aten.add.Tensor:
-            return self.call(QuantizedAdd(qparams, _clamp(activation), output), self.name(anchor), inputs)
+            return self.call(QuantizedAdd(qparams, _clamp(activation), output), self.path(anchor), inputs)
         if target is aten.cat.default:
             dim: Any = anchor.args[1] if len(anchor.args) > 1 else 0
-            return self.call(QuantizedCat(qparams, int(dim), output), self.name(anchor), inputs)
-        if target in _VIEWS:  # an int8 view: the same bytes
-            return self.graph.call_function(_VIEWS[target], (inputs[0], *anchor.args[1:]))
+            return self.call(QuantizedCat(qparams, int(dim), output), self.path(anchor), inputs)
+        if target in _VIEWS:  # an int8 view: the same bytes (a shape may read the batch size)
+            shape = fx.node.map_arg(anchor.args[1:], lambda n: self.env[n])
+            return self.graph.call_function(_VIEWS[target], (inputs[0], *shape))
         shared = (QuantizedMaxPool if target in _MAX_POOLS else QuantizedAvgPool if target in POOLS
                   else QuantizedActivation)
-        return self.call(shared(target, tuple(anchor.args[1:]), qparams[0]), self.name(anchor), inputs)
+        return self.call(shared(target, tuple(anchor.args[1:]), qparams[0]), self.path(anchor), inputs)
 
     def lower(self) -> fx.GraphModule:
         nodes = list(self.converted.graph.nodes)
         kernels = {q: fused for q in nodes if q.target == QUANTIZE and (fused := _fused(q))}
-        inside = {member for anchor, activation in kernels.values() for member in (anchor, activation) if member}
+        skipped = {member for anchor, activation in kernels.values() for member in (anchor, activation) if member}
+        shapes: set[fx.Node] = set()  # what a view's shape reads (the batch size) stays
+        for anchor, _ in kernels.values():
+            if anchor.target in _VIEWS:
+                fx.node.map_arg(anchor.args[1:], shapes.add)
+        for node in reversed(nodes):  # what only the kernels read: their inputs' dequantize, weights
+            if (node.users and node.target != QUANTIZE and node.op != "placeholder" and node not in shapes
+                    and all(user in skipped for user in node.users)):
+                skipped.add(node)
         for node in nodes:
-            if node in inside or (node.op == "call_module" and str(node.target).startswith("_guards")):
+            if node in skipped or (node.op == "call_module" and str(node.target).startswith("_guards")):
                 continue
             if node in kernels:
                 self.env[node] = self.kernel(node, *kernels[node])
-            elif node.target == QUANTIZE:
-                self.env[node] = self.call(Quantize(_qparams(node)), f"quantize_{len(self.modules)}",
-                                           (self.env[node.args[0]],))
-            elif node.target == DEQUANTIZE:
-                self.env[node] = self.call(Dequantize(_qparams(node)), f"dequantize_{len(self.modules)}",
-                                           (self.env[node.args[0]],))
+            elif node.target in (QUANTIZE, DEQUANTIZE):
+                kind = Quantize if node.target == QUANTIZE else Dequantize
+                self.env[node] = self.call(kind(_qparams(node)), kind.kind, (self.env[node.args[0]],))
             elif node.op == "output" and len(values := node.args[0]) == 1:
                 self.graph.output(self.env[values[0]])  # the export's flat tuple, as the model returned it
+            elif node.op == "get_attr":  # a constant of an op left float: stored, so counted
+                name = self.unique(str(node.target))
+                self.root.register_buffer(name, self.constant(node))
+                self.env[node] = self.graph.get_attr(name)
             else:
-                if node.op == "get_attr":
-                    self.constants[str(node.target)] = self.constant(node)
                 self.env[node] = self.graph.node_copy(node, lambda n: self.env[n])
-        everything = {**self.constants, **self.modules}
-        fx.GraphModule(everything, self.graph).graph.eliminate_dead_code()  # the dequantized weights
-        used = {str(n.target) for n in self.graph.nodes if n.op in ("get_attr", "call_module")}
-        return fx.GraphModule({name: everything[name] for name in used}, self.graph).eval()
+        return fx.GraphModule(self.root, self.graph).eval()
 
 
 def lower(converted: fx.GraphModule) -> fx.GraphModule:

@@ -11,10 +11,13 @@ lowers to int8 modules (:mod:`sparsemod.quantize.int8`) and a converter to its k
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import torch
 from torch import fx, nn
+
+if TYPE_CHECKING:
+    from torchao.quantization.pt2e.quantizer import Quantizer
 
 _IDENTITIES = {torch.ops.aten.dropout.default, torch.ops.aten.clone.default,
                torch.ops.aten.contiguous.default, torch.ops.aten.alias.default}
@@ -23,7 +26,8 @@ _IDENTITIES = {torch.ops.aten.dropout.default, torch.ops.aten.clone.default,
 def export(model: nn.Module, example: torch.Tensor, batch: bool) -> fx.GraphModule:
     """The ATen graph of ``model`` in eval mode, without its identities."""
     shapes = ({0: torch.export.Dim("batch", min=1, max=1 << 16)},) if batch else None
-    example = example[:2].expand(2, *example.shape[1:]).contiguous() if batch else example[:1]
+    # export specialises a dimension of size 1: two images keep the batch dimension symbolic
+    example = example[:1].expand(2, *example.shape[1:]).contiguous() if batch else example[:1]
     graph_module = torch.export.export(copy.deepcopy(model).eval(), (example,), dynamic_shapes=shapes).module()
     for node in list(graph_module.graph.nodes):
         if node.target in _IDENTITIES:
@@ -33,7 +37,7 @@ def export(model: nn.Module, example: torch.Tensor, batch: bool) -> fx.GraphModu
     return graph_module
 
 
-def quantize(model: nn.Module, quantizer: Any, calibration: Iterable[torch.Tensor],
+def quantize(model: nn.Module, quantizer: Quantizer, calibration: Iterable[torch.Tensor],
              example: torch.Tensor, fold_quantize: bool = True, batch: bool = False) -> fx.GraphModule:
     """A PT2E int8 copy of ``model``; ``calibration`` yields input batches of any size
     (split into single images when ``batch`` is off: the export is then batch 1)."""

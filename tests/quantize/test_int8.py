@@ -110,3 +110,52 @@ def test_quantizing_for_the_search_warns_of_no_deprecation():
     notices = [str(w.message) for w in seen if issubclass(w.category, (DeprecationWarning, FutureWarning))
                or "deprecated" in str(w.message).lower()]
     assert notices == []
+
+
+class Shapes(nn.Module):
+    """A view whose shape reads the batch size, F.relu6 after a conv, a cat then a ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.other = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(1, 4, 3, padding=1)
+        self.head = nn.Linear(8 * 28 * 28, 10)
+
+    def forward(self, x):
+        y = torch.relu(torch.cat([nn.functional.relu6(self.conv(x)), self.other(x)], 1))
+        return self.head(y.view(y.size(0), -1))
+
+
+def test_batch_sized_views_relu6_and_a_cat_lower_to_int8_kernels():
+    network = Shapes().eval()
+    calibration = [torch.rand(16, *INPUT)]
+    lowered = quantize(network, "post", calibration, torch.zeros(1, *INPUT))
+    reference = pt2e.quantize(network, MicroQuantizer(), calibration, torch.zeros(1, *INPUT), batch=True)
+    x = torch.rand(5, *INPUT)
+    with torch.no_grad():
+        assert torch.equal(lowered(x), reference(x))
+    convs = {name: m for name, m in lowered.named_modules() if isinstance(m, QuantizedConv)}
+    assert convs["conv"].clamp == (0.0, 6.0) and convs["other"].clamp is None
+    kinds = [type(m) for m in lowered.modules()]
+    assert QuantizedCat in kinds and kinds.count(Dequantize) == 1  # no op left float
+    # int8, 1 B per element: the peak is the cat's, which holds both convs' outputs (4 maps of
+    # 28 x 28 each) and writes its own 8; the ReLU after it as much; the view adds nothing
+    from sparsemod.costs import trace_activations
+
+    trace = trace_activations(lowered, x[:1])
+    assert trace.peak() == 2 * 4 * 28 * 28 + 8 * 28 * 28
+    assert trace.output_bytes["reshape"] == 0
+
+
+def test_an_op_left_float_keeps_its_float_weights_in_the_model_size():
+    # a conv with padding="same" exports as another ATen overload, which the quantizer leaves
+    # float: its weights stay float32 in the deployed model and count 4 B each
+    from sparsemod.costs import model_size
+
+    network = nn.Sequential(nn.Conv2d(1, 4, 3, padding="same"), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, 3)).eval()
+    x = torch.rand(4, 1, 8, 8)
+    lowered = quantize(network, "post", [x], x[:1])
+    assert [type(m) for m in lowered.modules()].count(QuantizedConv) == 0
+    float_conv = 4 * (36 + 4)
+    int8_linear = 256 * 3 + 3 * 12 + 8
+    assert model_size(lowered) == 8 + float_conv + int8_linear  # 8: the input's scale and zero point
+    assert torch.allclose(lowered(x), network(x), atol=0.05)
