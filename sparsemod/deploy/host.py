@@ -44,7 +44,7 @@ def export(model: nn.Module, example_input: torch.Tensor, stem: Path) -> ExportR
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example_input[:1],), str(onnx_path), dynamo=False,
+            torch.onnx.export(model, (example_input[:1],), str(onnx_path), dynamo=False, autograd_inlining=False,
                               input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
     except Exception as exc:  # the exporter raises several types; each is a reason to report

@@ -51,3 +51,21 @@ def test_onnx_takes_a_batch_of_100_by_name_and_matches_the_quantized_model(train
         step = [m for m in deployed.modules() if isinstance(m, QuantizedLinear)][-1].output_scale
         assert np.abs(logits - expected).max() <= 2 * step + 1e-6
         assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.98
+
+
+def test_an_activation_zero_point_of_zero_exports(tmp_path):
+    """Inputs centred on 0 calibrate to zero point 0; the ONNX exporter used to fail on it
+    ('Argument passed to at() was not in the map') when it inlined the Q/DQ functions."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10)).eval()
+    inputs = torch.linspace(-1, 1, 16 * 64).reshape(16, 1, 8, 8)
+    deployed = quantize(model, "post", [inputs], inputs[:1])
+    assert int(deployed.quantize.zero_point) == 0
+    files = export(deployed, inputs[:1], tmp_path / "arm")
+    assert files.onnx_error == ""
+    session = onnxruntime.InferenceSession(str(files.onnx), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(["logits"], {"input": inputs.numpy()})
+    with torch.no_grad():
+        expected = deployed(inputs).numpy()
+    step = deployed.get_submodule("3").output_scale
+    assert np.abs(logits - expected).max() <= 2 * step + 1e-6
