@@ -2,16 +2,17 @@
 network and the one each microcontroller runtime's converter takes.
 
 ``torch.export`` traces the float model (batch dimension dynamic for the search, batch 1
-for a converter), dropout of the eval-mode graph is removed (an identity), a quantizer
-annotates which tensors become int8, observers see the calibration batches, and
-``convert_pt2e`` leaves quantize / dequantize pairs around float ops, which the search
-lowers to int8 modules (:mod:`sparsemod.quantize.int8`) and a converter to its kernels.
+for a converter), dropout of the eval-mode graph is removed (an identity), a conv's
+``padding="same"`` is written out as zeros a side, a quantizer annotates which tensors
+become int8, observers see the calibration batches, and ``convert_pt2e`` leaves quantize /
+dequantize pairs around float ops, which the search lowers to int8 modules
+(:mod:`sparsemod.quantize.int8`) and a converter to its kernels.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
 from torch import fx, nn
@@ -19,8 +20,10 @@ from torch import fx, nn
 if TYPE_CHECKING:
     from torchao.quantization.pt2e.quantizer import Quantizer
 
-_IDENTITIES = {torch.ops.aten.dropout.default, torch.ops.aten.clone.default,
-               torch.ops.aten.contiguous.default, torch.ops.aten.alias.default}
+aten = torch.ops.aten
+_IDENTITIES = {aten.dropout.default, aten.clone.default, aten.contiguous.default, aten.alias.default}
+# a conv with padding="same" / "valid" exports as these overloads
+_STRING_PADDING: dict[Any, Any] = {aten.conv1d.padding: aten.conv1d.default, aten.conv2d.padding: aten.conv2d.default}
 
 
 def export(model: nn.Module, example: torch.Tensor, batch: bool) -> fx.GraphModule:
@@ -33,8 +36,33 @@ def export(model: nn.Module, example: torch.Tensor, batch: bool) -> fx.GraphModu
         if node.target in _IDENTITIES:
             node.replace_all_uses_with(node.args[0])
             graph_module.graph.erase_node(node)
+        elif node.target in _STRING_PADDING:
+            _explicit_padding(node)
     graph_module.recompile()
     return graph_module
+
+
+def _explicit_padding(conv: fx.Node) -> None:
+    """``padding="same"`` / ``"valid"`` as the equal number of zeros on each side, so the conv
+    is the overload the quantizer and the cost functions know.  PyTorch's "same" pads
+    dilation · (kernel − 1) in all, the odd one on the right: an even total is symmetric, an
+    odd one (an even kernel) is not and stays as it is (float, between int8 tensors)."""
+    weight = conv.args[1]
+    if not isinstance(weight, fx.Node) or "val" not in weight.meta:
+        return
+    kernel = tuple(weight.meta["val"].shape[2:])
+    source, weight, bias, stride, padding, dilation, groups = list(conv.args) + [None, 1, "valid", 1, 1][len(conv.args) - 2:]
+    stride, dilation = (_per_dim(value, len(kernel)) for value in (stride, dilation))
+    totals = [d * (k - 1) for d, k in zip(dilation, kernel)] if padding == "same" else [0] * len(kernel)
+    if any(total % 2 for total in totals):
+        return
+    conv.target = _STRING_PADDING[conv.target]
+    conv.args = (source, weight, bias, stride, [total // 2 for total in totals], dilation, groups)
+
+
+def _per_dim(value: Any, dims: int) -> list[int]:
+    values = [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
+    return values * dims if len(values) == 1 else values
 
 
 def quantize(model: nn.Module, quantizer: Quantizer, calibration: Iterable[torch.Tensor],

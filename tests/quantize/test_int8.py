@@ -147,15 +147,35 @@ def test_batch_sized_views_relu6_and_a_cat_lower_to_int8_kernels():
 
 
 def test_an_op_left_float_keeps_its_float_weights_in_the_model_size():
-    # a conv with padding="same" exports as another ATen overload, which the quantizer leaves
-    # float: its weights stay float32 in the deployed model and count 4 B each
+    # padding="same" around an even kernel pads one more zero on the right than on the left:
+    # no symmetric conv computes it, so the quantizer leaves that conv float; its weights stay
+    # float32 in the deployed model and count 4 B each
     from sparsemod.costs import model_size
 
-    network = nn.Sequential(nn.Conv2d(1, 4, 3, padding="same"), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, 3)).eval()
+    network = nn.Sequential(nn.Conv2d(1, 4, 2, padding="same"), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, 3)).eval()
     x = torch.rand(4, 1, 8, 8)
     lowered = quantize(network, "post", [x], x[:1])
     assert [type(m) for m in lowered.modules()].count(QuantizedConv) == 0
-    float_conv = 4 * (36 + 4)
+    float_conv = 4 * (16 + 4)
     int8_linear = 256 * 3 + 3 * 12 + 8
     assert model_size(lowered) == 8 + float_conv + int8_linear  # 8: the input's scale and zero point
     assert torch.allclose(lowered(x), network(x), atol=0.05)
+
+
+@pytest.mark.parametrize("padding, kernel, dilation, explicit", [
+    ("same", 3, 1, 1), ("same", 5, 2, 4), ("valid", 3, 1, 0), ("same", (3, 5), 1, (1, 2))])
+def test_string_padding_is_the_int8_conv_of_its_explicit_padding(padding, kernel, dilation, explicit):
+    """A conv with padding="same" / "valid" (the README's example builder uses "same") is
+    int8 like the same conv with its zeros written out: dilation · (kernel − 1) / 2 a side."""
+    torch.manual_seed(0)
+    named = nn.Sequential(nn.Conv2d(1, 4, kernel, padding=padding, dilation=dilation), nn.ReLU(),
+                          nn.Flatten(), nn.LazyLinear(3))
+    calibration = [torch.rand(8, 1, 12, 12)]
+    named(calibration[0])
+    written = nn.Sequential(nn.Conv2d(1, 4, kernel, padding=explicit, dilation=dilation), nn.ReLU(),
+                            nn.Flatten(), nn.Linear(named[3].in_features, 3))
+    written.load_state_dict(named.state_dict())
+    lowered, expected = (quantize(n.eval(), "post", calibration, calibration[0][:1]) for n in (named, written))
+    assert [type(m) for m in lowered.modules()].count(QuantizedConv) == 1
+    x = torch.rand(5, 1, 12, 12)
+    assert torch.equal(lowered(x), expected(x))
