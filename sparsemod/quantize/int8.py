@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from sparsemod.quantize.annotate import ELEMENTWISE, FUSED_ACTIVATIONS, POOLS, SHARED, WEIGHTED, tensor_inputs
+from sparsemod.quantize.pt2e import per_dim
 
 aten = torch.ops.aten
 _decomposed = torch.ops.quantized_decomposed
@@ -281,12 +282,6 @@ def _clamp(activation: fx.Node | None) -> tuple[float | None, float | None] | No
     return 0.0, None
 
 
-def _padded(values: Any, default: int, dims: int) -> tuple[int, ...]:
-    values = default if values is None else values
-    values = list(values) if isinstance(values, (list, tuple)) else [values]
-    return tuple(values * dims if len(values) == 1 else values)
-
-
 class _Lowering:
     def __init__(self, converted: fx.GraphModule):
         self.converted = converted
@@ -333,8 +328,8 @@ class _Lowering:
                 return self.call(QuantizedLinear(*common), self.path(anchor), inputs)
             dims = weight.dim() - 2
             rest: list[Any] = list(anchor.args[3:]) + [None] * 4
-            module = QuantizedConv(*common, stride=_padded(rest[0], 1, dims), padding=_padded(rest[1], 0, dims),
-                                   dilation=_padded(rest[2], 1, dims), groups=int(rest[3] or 1))
+            module = QuantizedConv(*common, stride=per_dim(rest[0], 1, dims), padding=per_dim(rest[1], 0, dims),
+                                   dilation=per_dim(rest[2], 1, dims), groups=int(rest[3] or 1))
             return self.call(module, self.path(anchor), inputs)
         if target is aten.add.Tensor:
             return self.call(QuantizedAdd(qparams, _clamp(activation), output), self.path(anchor), inputs)

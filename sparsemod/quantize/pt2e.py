@@ -52,17 +52,19 @@ def _explicit_padding(conv: fx.Node) -> None:
         return
     kernel = tuple(weight.meta["val"].shape[2:])
     source, weight, bias, stride, padding, dilation, groups = list(conv.args) + [None, 1, "valid", 1, 1][len(conv.args) - 2:]
-    stride, dilation = (_per_dim(value, len(kernel)) for value in (stride, dilation))
+    stride, dilation = per_dim(stride, 1, len(kernel)), per_dim(dilation, 1, len(kernel))
     totals = [d * (k - 1) for d, k in zip(dilation, kernel)] if padding == "same" else [0] * len(kernel)
     if any(total % 2 for total in totals):
         return
     conv.target = _STRING_PADDING[conv.target]
-    conv.args = (source, weight, bias, stride, [total // 2 for total in totals], dilation, groups)
+    conv.args = (source, weight, bias, list(stride), [total // 2 for total in totals], list(dilation), groups)
 
 
-def _per_dim(value: Any, dims: int) -> list[int]:
-    values = [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
-    return values * dims if len(values) == 1 else values
+def per_dim(values: Any, default: int, dims: int) -> tuple[int, ...]:
+    """A conv or pool argument (None, one int, or one per spatial dimension) per dimension."""
+    values = default if values is None else values
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    return tuple(int(v) for v in (values * dims if len(values) == 1 else values))
 
 
 def quantize(model: nn.Module, quantizer: Quantizer, calibration: Iterable[torch.Tensor],
