@@ -13,7 +13,12 @@ same data (MNIST's 10k test file, seeded 8k / 1k / 1k split), same budget and ob
 - the peers of benchmarks/peers.py, each through its own ask/tell API: optuna-tpe (Optuna's
   default sampler), optuna-gp (GPSampler), optuna-nsga2 (population 10), ax-default (an Ax
   Client with Ax's own generation strategy), syne-tune-moasha (MO-ASHA over epochs, `--grace`,
-  `--eta`).
+  `--eta`);
+- sparsemod-ref and ax-default-ref: sparsemod and the Ax Client told the hypervolume's
+  reference as objective thresholds, as Ax asks its users to (`model_size <= 65536,
+  working_memory <= 65536` among the outcome constraints: Ax makes a constraint on an
+  objective its threshold; sparsemod also never trains a network whose exact costs lie past
+  one, since it cannot add to the hypervolume). Optuna's samplers take no reference point.
 
 The (method, seed) runs are independent: `--jobs` of them run side by side, each in its own
 process with one torch thread and one BLAS / OpenMP thread (every trial trains on one thread,
@@ -37,7 +42,8 @@ and the table in docs/benchmarks.md are recomputed from every table in that fold
 `--from DIR` recomputes them without running anything.
 
     python benchmarks/search_quality.py [--quick] [--trials 40] [--seeds 0 1 2] [--epochs 2] [--jobs 2]
-        [--methods sparsemod sparsemod-es random optuna-tpe optuna-gp optuna-nsga2 ax-default syne-tune-moasha]
+        [--methods sparsemod sparsemod-es sparsemod-ref random optuna-tpe optuna-gp optuna-nsga2 ax-default
+                   syne-tune-moasha ax-default-ref]
         [--out DIR] [--rule moasha [moasha_front]] [--grace 1] [--eta 3]
     python benchmarks/search_quality.py --from DIR
 """
@@ -81,6 +87,8 @@ START = 10  # trials of a start phase (sparsemod's Sobol, Optuna's and Ax's rand
 REFERENCE = np.array([1.0, 64 * 1024, 64 * 1024])
 BUDGET_MEMORY, BUDGET_SIZE = 2048, 2867
 ES = "sparsemod-es-"  # + the rule
+REF = "-ref"  # a method told the reference as objective thresholds
+THRESHOLDS = {"model_size": float(REFERENCE[1]), "working_memory": float(REFERENCE[2])}
 
 EXAMPLE = '''
 import sys
@@ -100,9 +108,9 @@ def load_data(dataset, data_dir, seed):
 
 
 def write_setup(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int = 0,
-                rule: str = "none") -> Path:
+                rule: str = "none", constraints: str = "") -> Path:
     """The example file and a config.ini for one run (``r3`` > 0: with morphism rounds;
-    ``rule``: its early_stopping)."""
+    ``rule``: its early_stopping; ``constraints``: its outcome constraints)."""
     example = folder / "mnist_cnn.py"
     example.write_text(EXAMPLE.format(examples=str(REPO / "examples"), limit=args.limit))
     config = folder / f"{name}.ini"
@@ -132,6 +140,7 @@ debug = false
 early_stopping = {rule}
 grace_epochs = {args.grace}
 reduction_factor = {args.eta}
+constraints = {constraints}
 [TEST]
 name = {name}
 root = {folder}
@@ -146,9 +155,9 @@ objectives = 3
 
 
 def run_ax(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int = 0,
-           rule: str = "none") -> pd.DataFrame:
+           rule: str = "none", constraints: str = "") -> pd.DataFrame:
     """A sparsemod run; its trials table, with each trial's share of the optimizer's time."""
-    config = write_setup(folder, args, seed, name, r1, r2, r3, rule)
+    config = write_setup(folder, args, seed, name, r1, r2, r3, rule, constraints)
     with contextlib.redirect_stdout(io.StringIO()):
         assert sparsemod_main(["--config", str(config)]) == 0
     trials = pd.read_csv(folder / name / "trials.csv")
@@ -160,7 +169,8 @@ def run_ax(folder: Path, args, seed: int, name: str, r1: int, r2: int, r3: int =
 
 
 def run_peer_method(folder: Path, args, seed: int, method: str) -> pd.DataFrame:
-    """A peer of benchmarks/peers.py driving the trial function that sparsemod's runs use."""
+    """A peer of benchmarks/peers.py driving the trial function that sparsemod's runs use
+    (``…-ref``: told the reference as objective thresholds)."""
     write_setup(folder, args, seed, method, 1, 0)
     problem = load_problem(folder / "mnist_cnn.py")
     data = problem.load_data("mnist", args.data_dir, seed)
@@ -171,7 +181,8 @@ def run_peer_method(folder: Path, args, seed: int, method: str) -> pd.DataFrame:
                        report_epochs=report_epochs)
         return run_trial(job, problem, data, config, decide)
 
-    return run_peer(method, problem.space, Goal(tuple(OBJECTIVES)), args.trials, seed, args.epochs, trial,
+    goal = Goal(tuple(OBJECTIVES), THRESHOLDS if method.endswith(REF) else {})
+    return run_peer(method.removesuffix(REF), problem.space, goal, args.trials, seed, args.epochs, trial,
                     args.grace, args.eta)
 
 
@@ -225,8 +236,9 @@ def run(method: str, seed: int, args, made: dict) -> Path:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        if method == "sparsemod":
-            trials = run_ax(folder, args, seed, "sparsemod", *rounds(args.trials))
+        if method in ("sparsemod", "sparsemod" + REF):
+            constraints = ", ".join(f"{m} <= {b:g}" for m, b in THRESHOLDS.items()) if method.endswith(REF) else ""
+            trials = run_ax(folder, args, seed, method, *rounds(args.trials), constraints=constraints)
         elif method.startswith(ES):
             trials = run_ax(folder, args, seed, method, *rounds(args.trials), rule=method.removeprefix(ES))
         elif method == "random":
@@ -264,7 +276,7 @@ def run_row(method: str, seed: int, trials: pd.DataFrame) -> dict:
             "epochs": float(trials["epochs_trained"].sum()) if "epochs_trained" in trials else np.nan}
 
 
-METHODS = ["sparsemod", "sparsemod-es", "random", *PEERS]
+METHODS = ["sparsemod", "sparsemod-es", "sparsemod" + REF, "random", *PEERS, "ax-default" + REF]
 OUT = REPO / "benchmarks" / "results" / "search_quality"
 JSON = REPO / "benchmarks" / "results" / "search_quality.json"
 DOCS = REPO / "docs" / "benchmarks.md"

@@ -11,7 +11,9 @@ are picked greedily by BoTorch's ``optimize_acqf_discrete``, each pick pending f
 next, and the trials still running pending from the start:
 
 - one objective: qLogNEI (Ament et al. 2023) on the error;
-- two or three: qLogNEHVI (Daulton et al. 2021), reference point 1.1 × the worst observed;
+- two or three: qLogNEHVI (Daulton et al. 2021); the reference point of a cost is its
+  objective threshold where the user gave one (a ``<=`` constraint on that objective, as
+  in Ax), else 1.1 × the dearest observed, and of the error 1.1 × the worst observed;
 - four or more: qLogNParEGO (Knowles 2006), a random Chebyshev scalarisation per pick.
 
 Costs are scored on a log scale, each spanning [0, 1] over the observed networks
@@ -91,10 +93,12 @@ def error_constraints(constraints: Sequence[Constraint]) -> list[Callable[[torch
 
 def pick(observed_X: torch.Tensor, observed_error: torch.Tensor, pool_X: torch.Tensor, count: int,
          pending_X: torch.Tensor | None = None, costs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-         constraints: Sequence[Constraint] = (), seed: int = 0) -> tuple[list[int], list[float]]:
+         constraints: Sequence[Constraint] = (), seed: int = 0,
+         thresholds: Sequence[float | None] = ()) -> tuple[list[int], list[float]]:
     """Positions in ``pool_X`` of the ``count`` best candidates, best first, and their
     acquisition values.  ``costs``: the cost objectives (to minimise) of the observed, pending
-    and pool rows, in that order of the three tensors; None: the error is the one objective."""
+    and pool rows, in that order of the three tensors; None: the error is the one objective.
+    ``thresholds``: per cost objective, its objective threshold in its own units (None: none)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the MC samples and ParEGO's weights depend on the seed only
         gp = fit_error_gp(observed_X, observed_error)
@@ -107,7 +111,10 @@ def pick(observed_X: torch.Tensor, observed_error: torch.Tensor, pool_X: torch.T
                                                        constraints=outcome_constraints)
         else:
             table_X = torch.cat([observed_X, pending if pending is not None else observed_X[:0], pool_X])
-            table_Y = -torch.cat(cost_space(*costs))
+            given = torch.tensor([[float("nan") if t is None else t for t in thresholds]
+                                  or [float("nan")] * costs[0].shape[-1]], dtype=costs[0].dtype)
+            *scored, scored_thresholds = cost_space(*costs, given)
+            table_Y = -torch.cat(scored)
             model = ModelList(gp, GenericDeterministicModel(lookup(table_X, table_Y), num_outputs=table_Y.shape[-1]))
             # GP samples beside the costs, repeated per sample: MC_SAMPLES box decompositions, not 128
             sampler = get_sampler(model.posterior(observed_X[:1]), torch.Size([MC_SAMPLES]),  # type: ignore[arg-type]
@@ -116,8 +123,10 @@ def pick(observed_X: torch.Tensor, observed_error: torch.Tensor, pool_X: torch.T
                 acquisition = qLogNParEGO(model, observed_X, sampler=sampler, X_pending=pending,
                                           constraints=outcome_constraints)
             else:
-                worst_error = float(observed_error.max())
-                reference = [-REFERENCE_MARGIN * worst_error] + [-REFERENCE_MARGIN] * table_Y.shape[-1]  # 1.1: past the dearest
+                # past the worst error and the dearest cost by 10 %, or at the user's threshold: a
+                # network past it adds nothing to the hypervolume the user asked for
+                cost_reference = torch.where(given.isnan(), REFERENCE_MARGIN, scored_thresholds)[0]
+                reference = [-REFERENCE_MARGIN * float(observed_error.max()), *(-cost_reference).tolist()]
                 acquisition = qLogNoisyExpectedHypervolumeImprovement(
                     model, reference, observed_X, sampler=sampler, X_pending=pending, prune_baseline=True,
                     constraints=outcome_constraints)

@@ -196,8 +196,14 @@ class Proposer:
             costs = (self._cost_vectors(observed.params), self._cost_vectors(observed.pending), self._cost_vectors(pool))
         positions, _ = pick(encode(observed.params), torch.tensor(observed.error, dtype=torch.double),
                             encode(pool), count, encode(observed.pending) if observed.pending else None,
-                            costs, self.constraints, seed)
+                            costs, self.constraints, seed, self.thresholds())
         return positions
+
+    def thresholds(self) -> list[float | None]:
+        """Per cost objective, its objective threshold (the tightest ``<=`` constraint on it;
+        None for latency, whose bound here is the FLOPs, not seconds)."""
+        return [min((c.bound for c in self.constraints if c.metric == m and c.op == "<="), default=None)
+                if m != "latency" else None for m in self.objectives if m != "error"]
 
     def _choose(self, pool: list[dict], observed: Observed, count: int, counts: Counts,
                 scored: bool = True) -> list[int]:

@@ -94,3 +94,15 @@ def test_the_start_trains_its_cheapest_points_first_across_rounds():
     assert sorted(map(str, asked)) == sorted(map(str, proposer().start(6)))
     counted = [flops(p) for p in asked]
     assert counted == sorted(counted) and counted[0] < counted[-1]
+
+
+def test_the_objective_thresholds_are_the_tightest_upper_bounds_on_each_cost_objective():
+    """Ax's reading of a constraint on an objective: its threshold; latency's pool proxy is the
+    FLOPs, so a bound in seconds is not one."""
+    budget = (Constraint("model_size", "<=", 5000), Constraint("model_size", "<=", 4000),
+              Constraint("working_memory", "<=", 100), Constraint("latency", "<=", 1.0),
+              Constraint("arena", "<=", 9000))
+    oracle = CostOracle(load_problem("mcu"), DataBundle([], [], [], (1, 28, 28), 10), "post",
+                        resolve_device("", 1e9, None), budget=budget)
+    proposer = Proposer(oracle, ("error", "model_size", "latency"), budget, seed=0)
+    assert proposer.thresholds() == [4000, None]
