@@ -39,7 +39,8 @@ Runnable in parts: every run's trials table is written to `--out` DIR/{method}_s
 (default benchmarks/results/search_quality/) as soon as it finishes, with the commit and
 command that made it; the summary JSON (`--json`, default benchmarks/results/search_quality.json)
 and the table in docs/benchmarks.md are recomputed from every table in that folder.
-`--from DIR` recomputes them without running anything.
+`--from DIR` recomputes them without running anything (of `--methods` only: with `--json` and
+`--block`, a table of the runs measured side by side in one session).
 
     python benchmarks/search_quality.py [--quick] [--trials 40] [--seeds 0 1 2] [--epochs 2] [--jobs 2]
         [--methods sparsemod sparsemod-es sparsemod-ref random optuna-tpe optuna-gp optuna-nsga2 ax-default
@@ -300,6 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=OUT, help="folder of every run's trials table")
     parser.add_argument("--json", type=Path, default=JSON, help="the summary JSON, from every table in --out")
     parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose table is redrawn")
+    parser.add_argument("--block", default="search_quality",
+                        help="the name of the table's markers in --docs (another name: a table of some runs only)")
     parser.add_argument("--from", dest="source", type=Path, default=None,
                         help="recompute the summary of the trials tables in this folder; run nothing")
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
@@ -307,7 +310,8 @@ def main(argv: list[str] | None = None) -> None:
     if not_installed(args.methods):
         parser.error(str(not_installed(args.methods)))
     if args.source is not None:
-        tables = read_tables(args.source)
+        tables = {(method, seed): table for (method, seed), table in read_tables(args.source).items()
+                  if method in args.methods or (method.startswith(ES) and "sparsemod-es" in args.methods)}
         if not tables:
             parser.error(f"--from: no {{method}}_seed{{seed}}.csv file in {args.source}")
         publish(tables, args)
@@ -366,7 +370,7 @@ def publish(tables: dict[tuple[str, int], pd.DataFrame], args) -> None:
                "target": "random's final HV on the same seed", "rows": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.json, json.dumps(summary, indent=1) + "\n")
-    write_between(args.docs, "search_quality", "search_quality.py", docs_table(rows))
+    write_between(args.docs, args.block, "search_quality.py", docs_table(rows))
 
 
 def docs_table(rows: list[dict]) -> str:
