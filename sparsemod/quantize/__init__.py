@@ -22,10 +22,13 @@ from sparsemod.config import QUANT_SCHEMES
 
 
 def quantize(model: nn.Module, scheme: str, calibration: Iterable[torch.Tensor],
-             example_input: torch.Tensor) -> nn.Module:
+             example_input: torch.Tensor, costs_only: bool = False) -> nn.Module:
     """A deployable copy of ``model`` (eval mode); ``model`` itself is left untouched.
 
     ``calibration`` yields input batches for the static observers (``post`` / ``both``).
+    ``costs_only``: the copy is wanted for its costs (an untrained network judged before it
+    trains), not its accuracy: ``post`` observes activations by min / max instead of a
+    histogram's scale search, which changes no byte of it and halves the conversion.
     """
     if scheme not in QUANT_SCHEMES:
         raise ValueError(f"quant_scheme: expected one of {'|'.join(QUANT_SCHEMES)}, got {scheme!r}")
@@ -35,9 +38,10 @@ def quantize(model: nn.Module, scheme: str, calibration: Iterable[torch.Tensor],
         return fold(model)
     if scheme == "post":
         from sparsemod.quantize import int8, pt2e
-        from sparsemod.quantize.annotate import MicroQuantizer
+        from sparsemod.quantize.annotate import ACTIVATION, RANGE_ONLY, MicroQuantizer
 
-        return int8.lower(pt2e.quantize(model, MicroQuantizer(), calibration, example_input, batch=True))
+        quantizer = MicroQuantizer(RANGE_ONLY if costs_only else ACTIVATION)
+        return int8.lower(pt2e.quantize(model, quantizer, calibration, example_input, batch=True))
     from sparsemod.quantize import dynamic
 
     return dynamic.quantize(model, scheme, calibration, example_input)

@@ -3,7 +3,9 @@
 A PT2E :class:`Quantizer` (torchao) for the kernels of CMSIS-NN and TFLite Micro's int8
 reference ops, the ones SpArSe's networks deploy on:
 
-- activations: int8, one (scale, zero point) per tensor, observed by a histogram;
+- activations: int8, one (scale, zero point) per tensor, observed by a histogram (or, where
+  only the costs are wanted, by their min / max: the bytes are the same, and the
+  histogram's scale search is half the time of an untrained network's conversion);
 - conv / linear weights: int8 per output channel, symmetric in [-127, 127] (zero point 0);
   the bias stays float here and is int32 (scale_in · scale_w) on a device: 4 B either way;
 - a ReLU / ReLU6 after a conv, linear or add is fused: only its output is quantized;
@@ -23,7 +25,7 @@ from torch import fx
 from sparsemod.logs import quiet_torchao
 
 quiet_torchao()
-from torchao.quantization.pt2e import HistogramObserver, PerChannelMinMaxObserver  # noqa: E402
+from torchao.quantization.pt2e import HistogramObserver, MinMaxObserver, PerChannelMinMaxObserver  # noqa: E402
 from torchao.quantization.pt2e.quantizer import (  # noqa: E402
     QuantizationAnnotation,
     QuantizationSpec,
@@ -34,6 +36,7 @@ from torchao.quantization.pt2e.quantizer import (  # noqa: E402
 aten = torch.ops.aten
 ACTIVATION = QuantizationSpec(torch.int8, HistogramObserver, -128, 127,
                               torch.per_tensor_affine)
+RANGE_ONLY = QuantizationSpec(torch.int8, MinMaxObserver, -128, 127, torch.per_tensor_affine)
 WEIGHT = QuantizationSpec(torch.int8, PerChannelMinMaxObserver, -127, 127,
                           torch.per_channel_symmetric, ch_axis=0)
 WEIGHTED = {aten.conv1d.default, aten.conv2d.default, aten.linear.default}
@@ -71,7 +74,13 @@ def tensor_inputs(node: fx.Node) -> list[fx.Node]:
 
 
 class MicroQuantizer(Quantizer):
-    """Annotates an exported (ATen) graph in execution order; see the module docstring."""
+    """Annotates an exported (ATen) graph in execution order; see the module docstring.
+    ``activation``: how activations are observed (:data:`ACTIVATION`, or :data:`RANGE_ONLY`
+    where only the costs of the int8 network are wanted)."""
+
+    def __init__(self, activation: QuantizationSpec = ACTIVATION):
+        super().__init__()
+        self.activation = activation
 
     def annotate(self, model: fx.GraphModule) -> fx.GraphModule:
         for node in model.graph.nodes:
@@ -79,26 +88,25 @@ class MicroQuantizer(Quantizer):
                 continue
             if node.target in WEIGHTED:
                 source, weight = node.args[0], node.args[1]
-                self._mark(node, {source: ACTIVATION, weight: WEIGHT})
+                self._mark(node, {source: self.activation, weight: WEIGHT})
             elif node.target in ELEMENTWISE:
-                self._mark(node, {value: ACTIVATION for value in tensor_inputs(node)}, fuse=node.target is not aten.cat.default)
+                self._mark(node, {value: self.activation for value in tensor_inputs(node)}, fuse=node.target is not aten.cat.default)
             elif node.target in SHARED and isinstance(node.args[0], fx.Node):
                 source = node.args[0]
                 # the input's own scale when it has one; an observer of its own at the input
-                spec = SharedQuantizationSpec(source) if _quantized_output(source) else ACTIVATION
+                spec = SharedQuantizationSpec(source) if _quantized_output(source) else self.activation
                 node.meta["quantization_annotation"] = QuantizationAnnotation(
                     input_qspec_map={source: spec}, output_qspec=SharedQuantizationSpec((source, node)),
                     _annotated=True)
         return model
 
-    @staticmethod
-    def _mark(node: fx.Node, inputs: dict[fx.Node, QuantizationSpec], fuse: bool = True) -> None:
+    def _mark(self, node: fx.Node, inputs: dict[fx.Node, QuantizationSpec], fuse: bool = True) -> None:
         activation = fused_activation(node) if fuse else None  # a cat joins; it has no kernel to clamp in
         node.meta["quantization_annotation"] = QuantizationAnnotation(
-            input_qspec_map=inputs, output_qspec=None if activation else ACTIVATION, _annotated=True)
+            input_qspec_map=inputs, output_qspec=None if activation else self.activation, _annotated=True)
         if activation is not None:
             activation.meta["quantization_annotation"] = QuantizationAnnotation(
-                output_qspec=ACTIVATION, _annotated=True)
+                output_qspec=self.activation, _annotated=True)
 
     def validate(self, model: fx.GraphModule) -> None:
         """Every annotation above is one PT2E accepts; nothing to check."""

@@ -29,10 +29,11 @@ def check_runs(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
 def check_quantizable(model: nn.Module, example: torch.Tensor, scheme: str) -> nn.Module:
     """Trace and quantize the untrained network once, so that a network that cannot be
     traced (Python control flow on tensor values) fails before its training is paid for.
-    Returns the conversion (calibrated on ``example`` only: its costs are exact)."""
+    Returns the conversion (calibrated on ``example`` only, for its costs, which are exact;
+    its scales are not the deployed network's)."""
     tracer = "torch.export" if scheme == "post" else "torch.fx"
     try:
-        return quantize(model, scheme, [example], example)
+        return quantize(model, scheme, [example], example, costs_only=True)
     except Exception as error:  # export / fx raise many types: each names the cause
         raise RuntimeError(f"the network cannot be traced by {tracer} and quantized ({scheme}), "
                            "needed to deploy it; no Python control flow on tensor values: "

@@ -76,7 +76,7 @@ class EpochReporter:
                                                                 self.trial_config.device)[0]
                 else:
                     pruned = on_cpu(shrink(model))
-                    deployed = quantize(pruned, self.trial_config.quant_scheme, [self.example], self.example)
+                    deployed = quantize(pruned, self.trial_config.quant_scheme, [self.example], self.example, costs_only=True)
                     costs_now = cost_metrics(pruned, deployed, self.example, self.trial_config.device)[0]
             error = 1.0 - accuracy(model, self.data.val, self.data.collate_fn)
         self.last = Report(self.job.index, epoch, self.job.epochs, {"error": error, **costs_now}, self.job.bracket)
