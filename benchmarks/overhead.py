@@ -14,12 +14,20 @@ seconds) of real searches on digits: the shipped ``config.ini`` (3 objectives) a
 budget (r1 = 8, r2 = 4, batch_size = 2, 4 epochs, no morph rounds) with 3 and 4 objectives.
 Run it on an otherwise idle machine: it measures wall time.
 
+Table 4 (``--part exact``): seconds of one exact pre-training costing (the untrained int8
+conversion that the proposer and the trial's own check make, :func:`check_quantizable`) of
+``--archs`` Sobol points of the CNN space at 28x28, one thread, each architecture timed
+side by side with the two steps this conversion leaves out: the activation observers'
+histogram scale search (the deployed network's conversion keeps it) and torchao's
+``move_exported_model_to_eval`` (a no-op on an eval-mode export that re-exports four pattern
+graphs per call).
+
 Table 3 (``--part kernel``): the shipped default search in a new environment, where BoTorch
 must first build its fused qLogEHVI kernel (``TORCH_EXTENSIONS_DIR`` an empty folder), then
 again with that folder filled: the overhead share of each.
 
-    python benchmarks/overhead.py [--part generate|share|kernel|all] [--after 10 20 40 80]
-                                  [--objectives 2 3 4] [--repeats 2]
+    python benchmarks/overhead.py [--part generate|share|kernel|exact|all] [--after 10 20 40 80]
+                                  [--objectives 2 3 4] [--repeats 2] [--archs 11]
 """
 
 from __future__ import annotations
@@ -56,7 +64,7 @@ from sparsemod.costs.oracle import CostOracle  # noqa: E402
 from sparsemod.data import DataBundle  # noqa: E402
 from sparsemod.logs import quiet_ax  # noqa: E402
 from sparsemod.optimizer import optimize_on_one_thread  # noqa: E402
-from sparsemod.optimizer.encoding import SobolStream  # noqa: E402
+from sparsemod.optimizer.encoding import Encoding, SobolStream  # noqa: E402
 from sparsemod.optimizer.proposer import Observed, Proposer  # noqa: E402
 from sparsemod.problem import load_problem  # noqa: E402
 
@@ -176,6 +184,37 @@ def kernel_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def exact_table(archs: int) -> pd.DataFrame:
+    """Median [min, max] CPU seconds per architecture: the costs-only conversion, the deployed
+    network's (histogram observers), and torchao's move to eval on a converted graph."""
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+
+    from sparsemod.quantize import pt2e, quantize
+    from sparsemod.quantize.annotate import MicroQuantizer
+    from sparsemod.trial.checks import check_quantizable, check_runs
+
+    def seconds(step) -> float:
+        start = time.process_time()
+        step()
+        return time.process_time() - start
+
+    problem = load_problem("cnn")
+    columns: dict[str, list[float]] = {}
+    for params in SobolStream(Encoding(problem.space), 0).draw(archs):
+        torch.manual_seed(0)
+        model = problem.build(dict(params), (1, 28, 28), 10)
+        example = check_runs(model, (1, 28, 28))
+        converted = pt2e.quantize(model, MicroQuantizer(), [example], example, batch=True)
+        converted.training = True  # as torchao's convert leaves it, so that the call does its work
+        for name, step in (("costs only (the search's)", lambda: check_quantizable(model, example, "post")),
+                           ("histogram observers (deployed)", lambda: quantize(model, "post", [example], example)),
+                           ("torchao move_exported_model_to_eval", lambda: move_exported_model_to_eval(converted))):
+            columns.setdefault(name, []).append(seconds(step))
+    print("  " + "; ".join(f"{name}: {[round(v, 2) for v in values]}" for name, values in columns.items()), flush=True)
+    return pd.DataFrame([{"architectures": archs, **{
+        name: f"{statistics.median(v):.2f} [{min(v):.2f}, {max(v):.2f}]" for name, v in columns.items()}}])
+
+
 def made() -> str:
     """The commit the figures come from, the machine's cores and its load when they were written."""
     return (f"commit {commit(REPO, ('sparsemod', 'benchmarks'))}, {os.cpu_count()} cores, "
@@ -184,10 +223,11 @@ def made() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("generate", "share", "kernel", "all"), default="all")
+    parser.add_argument("--part", choices=("generate", "share", "kernel", "exact", "all"), default="all")
     parser.add_argument("--after", type=int, nargs="+", default=[10, 20, 40, 80])
     parser.add_argument("--objectives", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--repeats", type=int, default=1, help="seeds per cell (median)")
+    parser.add_argument("--archs", type=int, default=11, help="Sobol points of the CNN space for --part exact")
     parser.add_argument("--docs", type=Path, default=None,
                         help=f"write each table between its markers in this file (e.g. {DOCS.relative_to(REPO)})")
     args = parser.parse_args()
@@ -212,6 +252,9 @@ def main() -> None:
     if args.part in ("kernel", "all"):
         show("kernel", "overhead share of the shipped default search, BoTorch's kernel cache empty, then built:",
              kernel_table())
+    if args.part in ("exact", "all"):
+        show("exact", "CPU seconds per architecture, median [min, max], of one untrained int8 conversion and "
+             "of the steps the search's leaves out:", exact_table(args.archs))
 
 
 if __name__ == "__main__":
