@@ -30,7 +30,8 @@ memory 64 KiB), HV of the completed trials against (1, 1, 1), computed by BoTorc
 Compute axis: a run's CPU-seconds after its k-th finished trial are the summed
 `total_seconds` of its first k trials (one torch thread each: CPU-seconds of training and
 measuring) plus the optimizer's own seconds (sparsemod: `optimizer` in time.txt spread evenly
-over the trials it generated; a peer: its ask and tell, timed per trial).  Per method, the
+over the trials it generated: its asks' CPU seconds, which run beside training (wall seconds
+in runs made before time.txt counted CPU); a peer: its ask and tell, timed per trial).  Per method, the
 median over seeds of (a) the CPU-seconds it needed to reach the final hypervolume of random
 search on the same seed (null: never) and (b) its hypervolume at the CPU-seconds the cheapest
 run of that seed spent in all.

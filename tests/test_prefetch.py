@@ -107,3 +107,24 @@ def test_the_report_is_redrawn_at_most_every_report_seconds_and_at_the_end(tmp_p
     # the first finished trial's, then none for an hour, then the search's end
     assert [rows for _, rows in drawn] == [1, len(trials)]
     assert (tmp_path / "results" / "report" / "report.html").exists()
+
+
+def test_a_background_ask_costs_its_own_cpu_seconds_not_the_wall_time_it_shared():
+    # while a trial trains the ask shares the core: its wall seconds would count that time twice
+    import time
+
+    from sparsemod.search.prefetch import Prefetch
+
+    def ask():
+        time.sleep(0.6)  # the core is the trial's meanwhile
+        end = time.thread_time() + 0.2
+        while time.thread_time() < end:  # 0.2 s of the optimizer's own work
+            pass
+        return []
+
+    prefetch = Prefetch()
+    prefetch.start("gp", ask)
+    done = prefetch.join()
+    prefetch.close()
+    assert done is not None and 0.2 <= done.seconds < 0.4
+    assert done.waited >= 0.6

@@ -36,8 +36,8 @@ START_DRAWS = 4096  # Sobol points tried for a feasible start before the space i
 POOL_SIZE = 256  # Sobol points within the bounds in the GP rounds' pool (drawn once, bounded once)
 POOL_DRAWS = 4096  # Sobol points drawn at most to find them: under a KB budget ~2 % of the space fits
 NEIGHBOURS = 32  # moves around the best trials added to each GP round's pool
-RANKED_PER_PICK = 4  # the acquisition ranks this many per wanted trial; exact costs admit in order
-RANKINGS = 4  # rankings of what is left when exact costs rejected too many of a round's ranked candidates
+RANKED_PER_PICK = 4  # after a rejection, the acquisition ranks this many per trial still wanted
+RANKINGS = 5  # the first ranking, and rankings of what is left while exact costs reject
 
 
 @dataclass
@@ -208,11 +208,13 @@ class Proposer:
     def _choose(self, pool: list[dict], observed: Observed, count: int, counts: Counts,
                 scored: bool = True) -> list[int]:
         """Rank ``pool`` (already within the bounds; ``scored`` False: in the order given) and
-        admit the first ``count`` that fit.  When exact costs reject too many of the ranked ones
-        (a tight budget), what is left is ranked again with the admitted ones pending."""
+        admit the first ``count`` that fit.  The first ranking picks just ``count``: within a loose
+        budget they fit, and a greedy batch of q picks costs ~q²/2 acquisition passes over the
+        pool.  When exact costs reject some (a tight budget), what is left is ranked again with
+        the admitted ones pending, ``RANKED_PER_PICK`` per trial still wanted."""
         chosen: list[int] = []
         rejected: set[int] = set()
-        for _ in range(RANKINGS):
+        for ranking in range(RANKINGS):
             left = [i for i in range(len(pool)) if i not in rejected and i not in chosen]
             if len(chosen) == count or not left:
                 break
@@ -220,7 +222,7 @@ class Proposer:
             ranked = left
             if scored:
                 pending = Observed(observed.params, observed.error, observed.pending + [pool[i] for i in chosen])
-                top = min(wanted * RANKED_PER_PICK if self.oracle.budget else wanted, len(left))
+                top = min(wanted * RANKED_PER_PICK if ranking and self.oracle.budget else wanted, len(left))
                 ranked = [left[p] for p in self._rank([pool[i] for i in left], pending, top,
                                                       self.seed + len(observed.params))]
             for position in ranked:

@@ -164,14 +164,14 @@ class Search:
         """Ask now, while no trial runs (the optimizer's time is not hidden)."""
         if phase.name != "sobol":
             progress.message(f"{phase.name}: fitting the model on {self.record.completed()} trials...")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         jobs = self.asking.suggest(phase, count)
         if not jobs and phase.name not in self.stopped:
             raise RuntimeError(f"no trial to run in phase {phase.name}")
-        seconds = time.perf_counter() - start
-        self._add_optimizer_time(seconds, seconds)
+        seconds = time.thread_time() - cpu
+        self._add_optimizer_time(seconds, time.perf_counter() - start)
         if jobs:
-            progress.message(f"{phase.name}: {self._trials(jobs)} suggested in {seconds:.1f} s "
+            progress.message(f"{phase.name}: {self._trials(jobs)} suggested in {seconds:.1f} CPU s "
                              f"({self.proposer.counts[phase.name].line()})")
         return jobs
 
@@ -205,9 +205,8 @@ class Search:
         if done is None or not done.jobs:
             return
         self._add_optimizer_time(done.seconds, done.waited)
-        hidden = done.seconds - done.waited
-        progress.message(f"{done.phase}: {self._trials(done.jobs)} suggested in {done.seconds:.1f} s "
-                         f"({hidden:.1f} s of it while trials trained)")
+        progress.message(f"{done.phase}: {self._trials(done.jobs)} suggested in {done.seconds:.1f} CPU s "
+                         f"(waited for: {done.waited:.1f} s)")
         self.held.extend(done.jobs)
         self._save_experiment()  # a resumed search runs the held trials
 
@@ -239,6 +238,7 @@ class Search:
         return "trial " + str(jobs[0].index) if len(jobs) == 1 else "trials " + ", ".join(str(j.index) for j in jobs)
 
     def _add_optimizer_time(self, seconds: float, waited: float) -> None:
+        """``seconds``: the asks' CPU seconds; ``waited``: wall seconds the search waited for them."""
         self.phase_seconds["optimizer"] = self.phase_seconds.get("optimizer", 0.0) + seconds
         self.phase_seconds["optimizer not hidden"] = self.phase_seconds.get("optimizer not hidden", 0.0) + waited
 

@@ -23,8 +23,8 @@ class Suggestions:
 
     phase: str
     jobs: list[TrialJob]
-    seconds: float  # the optimizer's own time
-    waited: float  # of it, seconds the search waited for it after the running trial ended
+    seconds: float  # the optimizer's own CPU seconds (its thread's: training beside it does not inflate them)
+    waited: float  # wall seconds the search waited for it after the running trial ended
 
 
 class Prefetch:
@@ -52,8 +52,10 @@ class Prefetch:
 
     def start(self, phase: str, ask: Callable[[], list[TrialJob]]) -> None:
         def timed() -> tuple[list[TrialJob], float]:
-            start = time.perf_counter()
-            return ask(), time.perf_counter() - start
+            # CPU, not wall: the trial training meanwhile shares the core, and its wall seconds
+            # would count the same time twice in the search's budget
+            start = time.thread_time()
+            return ask(), time.thread_time() - start
 
         self._phase, self._future = phase, self._pool.submit(timed)
 

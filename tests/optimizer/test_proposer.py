@@ -106,3 +106,22 @@ def test_the_objective_thresholds_are_the_tightest_upper_bounds_on_each_cost_obj
                         resolve_device("", 1e9, None), budget=budget)
     proposer = Proposer(oracle, ("error", "model_size", "latency"), budget, seed=0)
     assert proposer.thresholds() == [4000, None]
+
+
+def test_within_a_loose_budget_the_acquisition_ranks_just_the_trials_wanted(monkeypatch):
+    """Every candidate of examples/mcu.py fits 1 MB: the first ranking's picks are admitted, so
+    ranking four per wanted trial (a greedy batch of 8, ~16x the acquisition passes of 2) is waste."""
+    import sparsemod.optimizer.proposer as module
+
+    loose = (Constraint("model_size", "<=", 1 << 20),)
+    oracle = CostOracle(load_problem("mcu"), DataBundle([], [], [], (1, 28, 28), 10), "post",
+                        resolve_device("", 1e9, None), budget=loose)
+    proposer = Proposer(oracle, ("error", "model_size"), loose, seed=0)
+    rng = random.Random(0)
+    observed = Observed(proposer.start(6), [])
+    observed.error = [rng.uniform(0.05, 0.5) for _ in observed.params]
+    asked = []
+    real = module.pick
+    monkeypatch.setattr(module, "pick", lambda *args: asked.append(args[3]) or real(*args))
+    assert len(proposer.gp(2, observed, observed.params)) == 2
+    assert asked == [2]
