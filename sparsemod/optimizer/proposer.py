@@ -7,8 +7,8 @@ the same gate before Ax sees them (DESIGN.md, "propose a pool"):
    breaks a budget is over it for sure, and is dropped;
 2. the survivors are ranked (Sobol order in the start; the acquisition function in the GP
    and morph rounds, :mod:`~sparsemod.optimizer.acquisition`, with the bounds as the cost
-   objectives: ~10 ms a candidate against ~1 s for a conversion, and ordered like the
-   exact costs);
+   objectives: ~10 ms a candidate against ~0.4 s for a conversion, docs/benchmarks.md's
+   overhead table 4, and ordered like the exact costs);
 3. in rank order, the exact pre-training costs (the trial's own conversion, cached by
    structure) admit the first ones that fit.
 
