@@ -205,7 +205,6 @@ def exact_table(archs: int) -> pd.DataFrame:
         model = problem.build(dict(params), (1, 28, 28), 10)
         example = check_runs(model, (1, 28, 28))
         converted = pt2e.quantize(model, MicroQuantizer(), [example], example, batch=True)
-        converted.training = True  # as torchao's convert leaves it, so that the call does its work
         for name, step in (("costs only (the search's)", lambda: check_quantizable(model, example, "post")),
                            ("histogram observers (deployed)", lambda: quantize(model, "post", [example], example)),
                            ("torchao move_exported_model_to_eval", lambda: move_exported_model_to_eval(converted))):
