@@ -31,7 +31,8 @@ Compute axis: a run's CPU-seconds after its k-th finished trial are the summed
 `total_seconds` of its first k trials (one torch thread each: CPU-seconds of training and
 measuring) plus the optimizer's own seconds (sparsemod: `optimizer` in time.txt spread evenly
 over the trials it generated: its asks' CPU seconds, which run beside training (wall seconds
-in runs made before time.txt counted CPU); a peer: its ask and tell, timed per trial).  Per method, the
+in runs made before time.txt counted CPU); a peer: its ask and tell per trial, CPU seconds of
+its process (wall seconds in runs made before `benchmarks/peers.py` counted CPU)).  Per method, the
 median over seeds of (a) the CPU-seconds it needed to reach the final hypervolume of random
 search on the same seed (null: never) and (b) its hypervolume at the CPU-seconds the cheapest
 run of that seed spent in all.
