@@ -81,7 +81,7 @@ def quantize(model: nn.Module, quantizer: Quantizer, calibration: Iterable[torch
     quantized = convert_pt2e(prepared, fold_quantize=fold_quantize)
     # The graph was exported from the eval-mode model, so its batch norms are the inference
     # op and its dropouts are gone: torchao's move_exported_model_to_eval would change nothing
-    # and costs ~1.4 s of a ~2.2 s conversion (it re-exports its four pattern graphs on every
-    # call). An exported module refuses .eval(); the flag tells the converters.
+    # and re-exports its four pattern graphs on every call (its CPU seconds: docs/benchmarks.md,
+    # overhead table 4). An exported module refuses .eval(); the flag tells the converters.
     quantized.training = False
     return quantized

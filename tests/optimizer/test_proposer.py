@@ -110,7 +110,7 @@ def test_the_objective_thresholds_are_the_tightest_upper_bounds_on_each_cost_obj
 
 def test_within_a_loose_budget_the_acquisition_ranks_just_the_trials_wanted(monkeypatch):
     """Every candidate of examples/mcu.py fits 1 MB: the first ranking's picks are admitted, so
-    ranking four per wanted trial (a greedy batch of 8, ~16x the acquisition passes of 2) is waste."""
+    ranking four per wanted trial (a greedy batch of 8 instead of 2) is waste."""
     import sparsemod.optimizer.proposer as module
 
     loose = (Constraint("model_size", "<=", 1 << 20),)

@@ -23,7 +23,7 @@ def network() -> nn.Module:
 
 def test_a_conversion_exports_the_network_once(monkeypatch):
     # torchao's move_exported_model_to_eval re-exported four pattern graphs on every call
-    # (~1.4 s of a ~2.2 s conversion) to switch ops an eval-mode export never has
+    # to switch ops an eval-mode export never has
     exports = []
     original = torch.export.export
     monkeypatch.setattr(torch.export, "export", lambda *a, **k: exports.append(1) or original(*a, **k))
