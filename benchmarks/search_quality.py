@@ -91,6 +91,7 @@ REFERENCE = np.array([1.0, 64 * 1024, 64 * 1024])
 BUDGET_MEMORY, BUDGET_SIZE = 2048, 2867
 ES = "sparsemod-es-"  # + the rule
 REF = "-ref"  # a method told the reference as objective thresholds
+START_LABEL = "-start"  # + the Sobol start of a sparsemod run given --start
 THRESHOLDS = {"model_size": float(REFERENCE[1]), "working_memory": float(REFERENCE[2])}
 
 EXAMPLE = '''
@@ -223,16 +224,30 @@ def score(trials: pd.DataFrame) -> tuple[float, float]:
     return hv, best
 
 
-def rounds(trials: int) -> tuple[int, int, int]:
-    """sparsemod's budget: (Sobol trials, GP rounds, morphism rounds) of 2 trials per round."""
-    sobol = max(4, trials // 4)
+def rounds(trials: int, start: int | None = None) -> tuple[int, int, int]:
+    """sparsemod's budget: (Sobol trials, GP rounds, morphism rounds) of 2 trials per round;
+    the Sobol start is ``start`` trials, by default a quarter of the budget."""
+    sobol = max(4, trials // 4) if start is None else start
     gp = (trials - sobol + 3) // 4
     return sobol, gp, (trials - sobol - 2 * gp) // 2
+
+
+def labelled(method: str, start: int | None) -> str:
+    """A run's label: a sparsemod method given another Sobol start than a quarter of the
+    budget is labelled with it (``sparsemod-ref-start6``), so both stay in one table."""
+    return f"{method}{START_LABEL}{start}" if start is not None and method.startswith("sparsemod") else method
+
+
+def method_of(label: str) -> str:
+    """The method of a run's label (without its start)."""
+    return re.sub(rf"{START_LABEL}\d+$", "", label)
 
 
 def run(method: str, seed: int, args, made: dict) -> Path:
     """One (method, seed) run in its own folder; its trials table, written to ``args.out``."""
     from sparsemod.optimizer import optimize_on_one_thread
+
+    label = labelled(method, args.start)
 
     optimize_on_one_thread()  # Ax's GP fits too: the runs side by side share the cores
     warnings.filterwarnings("ignore")
@@ -241,9 +256,9 @@ def run(method: str, seed: int, args, made: dict) -> Path:
         folder = Path(tmp)
         if method in ("sparsemod", "sparsemod" + REF):
             constraints = ", ".join(f"{m} <= {b:g}" for m, b in THRESHOLDS.items()) if method.endswith(REF) else ""
-            trials = run_ax(folder, args, seed, method, *rounds(args.trials), constraints=constraints)
+            trials = run_ax(folder, args, seed, label, *rounds(args.trials, args.start), constraints=constraints)
         elif method.startswith(ES):
-            trials = run_ax(folder, args, seed, method, *rounds(args.trials), rule=method.removeprefix(ES))
+            trials = run_ax(folder, args, seed, label, *rounds(args.trials, args.start), rule=method.removeprefix(ES))
         elif method == "random":
             trials = run_ax(folder, args, seed, "random", args.trials, 0)
         else:
@@ -252,7 +267,7 @@ def run(method: str, seed: int, args, made: dict) -> Path:
     trials["run_wall_seconds"] = time.perf_counter() - start
     for key, value in made.items():
         trials[key] = value
-    path = args.out / f"{method}_seed{seed}.csv"
+    path = args.out / f"{label}_seed{seed}.csv"
     atomic_write(path, lambda tmp: trials.to_csv(tmp, index=False))  # whole or absent for --from
     return path
 
@@ -300,6 +315,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="sparsemod-es: early_stopping (one run per rule and seed)")
     parser.add_argument("--grace", type=int, default=1, help="sparsemod-es and syne-tune-moasha: grace epochs")
     parser.add_argument("--eta", type=int, default=3, help="sparsemod-es and syne-tune-moasha: reduction factor")
+    parser.add_argument("--start", type=int, default=None,
+                        help="sparsemod's Sobol start in trials (default: a quarter of the budget); "
+                             "its runs are labelled {method}-start{N}")
     parser.add_argument("--out", type=Path, default=OUT, help="folder of every run's trials table")
     parser.add_argument("--json", type=Path, default=JSON, help="the summary JSON, from every table in --out")
     parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose table is redrawn")
@@ -313,7 +331,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(not_installed(args.methods)))
     if args.source is not None:
         tables = {(method, seed): table for (method, seed), table in read_tables(args.source).items()
-                  if method in args.methods or (method.startswith(ES) and "sparsemod-es" in args.methods)}
+                  if method_of(method) in args.methods
+                  or (method.startswith(ES) and "sparsemod-es" in args.methods)}
         if not tables:
             parser.error(f"--from: no {{method}}_seed{{seed}}.csv file in {args.source}")
         publish(tables, args)
@@ -326,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     # so that side-by-side runs do not spin threads on each other's cores.
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = "1"
-    sobol, gp, morph = rounds(args.trials)
+    sobol, gp, morph = rounds(args.trials, args.start)
     print(f"{args.trials} trials x seeds {args.seeds}, {args.epochs} epochs, "
           f"{args.limit or 8000} MNIST training images, {args.jobs} runs at a time; sparsemod = "
           f"{sobol} Sobol + {gp} GP + {morph} morphism rounds of 2; early stopping: grace {args.grace}, "
@@ -341,6 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         futures = {pool.submit(run, method, seed, args, made): (method, seed) for method, seed in runs}
         for future in as_completed(futures):
             method, seed = futures[future]
+            method = labelled(method, args.start)
             try:
                 row = run_row(method, seed, pd.read_csv(future.result()))
             except Exception as error:  # one broken run must not lose the others' tables
