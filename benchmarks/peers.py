@@ -74,10 +74,11 @@ class Table:
 
 
 def run_peer(method: str, space: Sequence[Parameter], goal: Goal, trials: int, seed: int, epochs: int,
-             trial: TrialFunction, grace: int = 1, eta: int = 3) -> pd.DataFrame:
-    """``trials`` trials of ``method``; its trials table."""
+             trial: TrialFunction, grace: int = 1, eta: int = 3, start: int | None = None) -> pd.DataFrame:
+    """``trials`` trials of ``method``; its trials table (``start``: the random trials before
+    optuna-gp's or optuna-tpe's model, ``n_startup_trials``; None: Optuna's default, 10)."""
     if method.startswith("optuna-"):
-        return optuna_run(method.removeprefix("optuna-"), space, goal, trials, seed, trial)
+        return optuna_run(method.removeprefix("optuna-"), space, goal, trials, seed, trial, start)
     if method == "ax-default":
         return ax_run(space, goal, trials, seed, trial)
     if method == "syne-tune-moasha":
@@ -86,13 +87,14 @@ def run_peer(method: str, space: Sequence[Parameter], goal: Goal, trials: int, s
 
 
 def optuna_run(sampler_name: str, space: Sequence[Parameter], goal: Goal, trials: int, seed: int,
-               trial: TrialFunction) -> pd.DataFrame:
+               trial: TrialFunction, start: int | None = None) -> pd.DataFrame:
     import optuna
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed),
-                "gp": lambda: optuna.samplers.GPSampler(seed=seed),
+    startup = {} if start is None else {"n_startup_trials": start}
+    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed, **startup),
+                "gp": lambda: optuna.samplers.GPSampler(seed=seed, **startup),
                 "nsga2": lambda: optuna.samplers.NSGAIISampler(population_size=10, seed=seed)}
     study = optuna.create_study(directions=["minimize"] * len(goal.objectives), sampler=samplers[sampler_name]())
     table = Table()

@@ -187,7 +187,7 @@ def run_peer_method(folder: Path, args, seed: int, method: str) -> pd.DataFrame:
 
     goal = Goal(tuple(OBJECTIVES), THRESHOLDS if method.endswith(REF) else {})
     return run_peer(method.removesuffix(REF), problem.space, goal, args.trials, seed, args.epochs, trial,
-                    args.grace, args.eta)
+                    args.grace, args.eta, args.start)
 
 
 def front_hypervolume(trials: pd.DataFrame) -> float:
@@ -233,9 +233,11 @@ def rounds(trials: int, start: int | None = None) -> tuple[int, int, int]:
 
 
 def labelled(method: str, start: int | None) -> str:
-    """A run's label: a sparsemod method given another Sobol start than a quarter of the
-    budget is labelled with it (``sparsemod-ref-start6``), so both stay in one table."""
-    return f"{method}{START_LABEL}{start}" if start is not None and method.startswith("sparsemod") else method
+    """A run's label: a method given another start than its default (sparsemod: a quarter of
+    the budget; optuna-gp, optuna-tpe: Optuna's 10) is labelled with it
+    (``sparsemod-ref-start6``), so both stay in one table."""
+    started = method.startswith("sparsemod") or method in ("optuna-gp", "optuna-tpe")
+    return f"{method}{START_LABEL}{start}" if start is not None and started else method
 
 
 def method_of(label: str) -> str:
@@ -316,8 +318,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grace", type=int, default=1, help="sparsemod-es and syne-tune-moasha: grace epochs")
     parser.add_argument("--eta", type=int, default=3, help="sparsemod-es and syne-tune-moasha: reduction factor")
     parser.add_argument("--start", type=int, default=None,
-                        help="sparsemod's Sobol start in trials (default: a quarter of the budget); "
-                             "its runs are labelled {method}-start{N}")
+                        help="trials before the model: sparsemod's Sobol start (default: a quarter of the "
+                             "budget), optuna-gp's and optuna-tpe's n_startup_trials (default 10); "
+                             "these runs are labelled {method}-start{N}")
     parser.add_argument("--out", type=Path, default=OUT, help="folder of every run's trials table")
     parser.add_argument("--json", type=Path, default=JSON, help="the summary JSON, from every table in --out")
     parser.add_argument("--docs", type=Path, default=DOCS, help="the Markdown file whose table is redrawn")

@@ -71,3 +71,20 @@ def test_a_missing_peer_library_names_the_pip_command(monkeypatch):
     assert peers.not_installed(["sparsemod", "ax-default"]) is None
     message = peers.not_installed(["optuna-gp", "optuna-tpe", "sparsemod"])
     assert message.startswith("optuna-gp, optuna-tpe need optuna: pip install -r requirements-bench.txt")
+
+
+@pytest.mark.parametrize("sampler", ["GPSampler", "TPESampler"])
+def test_an_optuna_start_sets_the_samplers_startup_trials(monkeypatch, sampler):
+    optuna = pytest.importorskip("optuna")
+    made = []
+    original = getattr(optuna.samplers, sampler)
+
+    def spy(**kwargs):
+        made.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(optuna.samplers, sampler, spy)
+    method = {"GPSampler": "optuna-gp", "TPESampler": "optuna-tpe"}[sampler]
+    peers.run_peer(method, SPACE, peers.Goal(("error",)), 2, 0, 1, fake_trial(1, []), start=4)
+    peers.run_peer(method, SPACE, peers.Goal(("error",)), 2, 0, 1, fake_trial(1, []))
+    assert made == [{"seed": 0, "n_startup_trials": 4}, {"seed": 0}]  # None: Optuna's default
