@@ -78,7 +78,7 @@ def run_peer(method: str, space: Sequence[Parameter], goal: Goal, trials: int, s
     """``trials`` trials of ``method``; its trials table (``start``: the random trials before
     optuna-gp's or optuna-tpe's model, ``n_startup_trials``; None: Optuna's default, 10)."""
     if method.startswith("optuna-"):
-        return optuna_run(method.removeprefix("optuna-"), space, goal, trials, seed, trial, start)
+        return optuna_run(method.removeprefix("optuna-"), space, goal, trials, seed, trial, startup_trials=start)
     if method == "ax-default":
         return ax_run(space, goal, trials, seed, trial)
     if method == "syne-tune-moasha":
@@ -87,14 +87,19 @@ def run_peer(method: str, space: Sequence[Parameter], goal: Goal, trials: int, s
 
 
 def optuna_run(sampler_name: str, space: Sequence[Parameter], goal: Goal, trials: int, seed: int,
-               trial: TrialFunction, start: int | None = None) -> pd.DataFrame:
+               trial: TrialFunction, startup_trials: int | None = None) -> pd.DataFrame:
     import optuna
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    startup = {} if start is None else {"n_startup_trials": start}
-    samplers = {"tpe": lambda: optuna.samplers.TPESampler(seed=seed, **startup),
-                "gp": lambda: optuna.samplers.GPSampler(seed=seed, **startup),
+
+    def modelled(sampler: Callable[..., optuna.samplers.BaseSampler]) -> optuna.samplers.BaseSampler:
+        if startup_trials is None:  # Optuna's own default
+            return sampler(seed=seed)
+        return sampler(seed=seed, n_startup_trials=startup_trials)
+
+    samplers = {"tpe": lambda: modelled(optuna.samplers.TPESampler),
+                "gp": lambda: modelled(optuna.samplers.GPSampler),
                 "nsga2": lambda: optuna.samplers.NSGAIISampler(population_size=10, seed=seed)}
     study = optuna.create_study(directions=["minimize"] * len(goal.objectives), sampler=samplers[sampler_name]())
     table = Table()
