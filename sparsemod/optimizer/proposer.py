@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
-from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from sparsemod.config import Constraint
 from sparsemod.costs.oracle import Bounds, CostOracle
@@ -36,8 +35,7 @@ from sparsemod.space import Choice, Fixed, Float, Int
 START_DRAWS = 4096  # Sobol points tried for a feasible start before the space is called infeasible
 POOL_SIZE = 256  # Sobol points within the bounds in the GP rounds' pool (drawn once, bounded once)
 POOL_DRAWS = 4096  # Sobol points drawn at most to find them: under a KB budget ~2 % of the space fits
-NEIGHBOURS = 32  # moves around the parents (front and best trials) added to each GP round's pool
-PARENTS = 8  # at least this many trials to move from
+NEIGHBOURS = 32  # moves around the best trials added to each GP round's pool
 RANKED_PER_PICK = 4  # after a rejection, the acquisition ranks this many per trial still wanted
 RANKINGS = 5  # the first ranking, and rankings of what is left while exact costs reject
 
@@ -236,26 +234,10 @@ class Proposer:
                     rejected.add(position)
         return chosen
 
-    def _parents(self, observed: Observed) -> list[dict]:
-        """The trials to move from: every one on the front of (error, cost objectives), the
-        cost objectives by their bounds, then the lowest errors of the rest, ``PARENTS`` at
-        least.  With one objective: the ``PARENTS`` lowest errors.  The front's high-error end
-        (the fewest bytes) is where moves refine the hypervolume that the lowest errors alone
-        leave out."""
-        order = sorted(range(len(observed.params)), key=lambda i: observed.error[i])
-        if len(self.objectives) == 1 or not order:
-            return [observed.params[i] for i in order[:PARENTS]]
-        values = torch.cat([torch.tensor(observed.error, dtype=torch.double).unsqueeze(-1),
-                            self._cost_vectors(observed.params)], dim=-1)
-        front = is_non_dominated(-values).tolist()  # BoTorch maximises
-        on_front = [i for i in order if front[i]]
-        rest = [i for i in order if not front[i]][:max(PARENTS - len(on_front), 0)]
-        return [observed.params[i] for i in on_front + rest]
-
     def _neighbours(self, observed: Observed, rng: random.Random) -> list[dict]:
-        """One or two parameters of a parent trial moved (a step of an integer, another value
-        of a choice, a jitter of a real): local refinement the Sobol pool lacks."""
-        best = self._parents(observed)
+        """One or two parameters of a good trial moved (a step of an integer, another value of
+        a choice, a jitter of a real): local refinement the Sobol pool lacks."""
+        best = [p for _, p in sorted(zip(observed.error, observed.params), key=lambda t: t[0])][:8]
         moves = []
         free = self.encoding.free
         for _ in range(NEIGHBOURS if best else 0):

@@ -125,27 +125,3 @@ def test_within_a_loose_budget_the_acquisition_ranks_just_the_trials_wanted(monk
     monkeypatch.setattr(module, "pick", lambda *args: asked.append(args[3]) or real(*args))
     assert len(proposer.gp(2, observed, observed.params)) == 2
     assert asked == [2]
-
-
-def test_moves_start_from_the_whole_front_not_only_the_lowest_errors():
-    """The trial with the smallest model size cannot be dominated, so with the costs among the
-    objectives it is a parent even at the worst error; with the error alone, the 8 lowest
-    errors are the parents."""
-    problem = load_problem("cnn")
-    oracle = CostOracle(problem, DataBundle([], [], [], (1, 28, 28), 10), "post", resolve_device("", 1e9, None))
-    objectives = ("error", "model_size", "working_memory")
-    proposer = Proposer(oracle, objectives, (), seed=0)
-    start = proposer.start(12)
-    smallest = min(start, key=lambda p: proposer.bounds(p).model_size)
-    error = [0.9 if p is smallest else 0.05 + 0.01 * i for i, p in enumerate(start)]
-    observed = Observed(list(start), error)
-    assert smallest in proposer._parents(observed)
-    alone = Proposer(oracle, ("error",), (), seed=0)
-    by_error = [p for _, p in sorted(zip(error, start), key=lambda t: t[0])][:8]
-    assert alone._parents(observed) == by_error and smallest not in by_error
-
-    def moved_from_smallest(moves: list[dict]) -> int:  # one or two parameters changed
-        return sum(1 <= sum(m[k] != smallest[k] for k in m) <= 2 for m in moves)
-
-    assert moved_from_smallest(proposer._neighbours(observed, random.Random(0))) > 0
-    assert moved_from_smallest(alone._neighbours(observed, random.Random(0))) == 0
