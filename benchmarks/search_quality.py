@@ -14,6 +14,9 @@ same data (MNIST's 10k test file, seeded 8k / 1k / 1k split), same budget and ob
   default sampler), optuna-gp (GPSampler), optuna-nsga2 (population 10), ax-default (an Ax
   Client with Ax's own generation strategy), syne-tune-moasha (MO-ASHA over epochs, `--grace`,
   `--eta`);
+- `--start N`: sparsemod's Sobol start (default a quarter of the budget; the rest split alike
+  between GP and morphism rounds) and optuna-gp's / optuna-tpe's `n_startup_trials` (Optuna's
+  default 10), such runs labelled `{method}-start{N}` (sparsemod-ref-start4, optuna-gp-start4);
 - sparsemod-ref and ax-default-ref: sparsemod and the Ax Client told the hypervolume's
   reference as objective thresholds, as Ax asks its users to (`model_size <= 65536,
   working_memory <= 65536` among the outcome constraints: Ax makes a constraint on an
@@ -41,14 +44,14 @@ Runnable in parts: every run's trials table is written to `--out` DIR/{method}_s
 (default benchmarks/results/search_quality/) as soon as it finishes, with the commit and
 command that made it; the summary JSON (`--json`, default benchmarks/results/search_quality.json)
 and the table in docs/benchmarks.md are recomputed from every table in that folder.
-`--from DIR` recomputes them without running anything (of `--methods` only: with `--json` and
-`--block`, a table of the runs measured side by side in one session).
+`--from DIR` recomputes them without running anything (of every table there, or of the runs
+`--methods` names by method or label: with `--json` and `--block`, a table of some runs only).
 
     python benchmarks/search_quality.py [--quick] [--trials 40] [--seeds 0 1 2] [--epochs 2] [--jobs 2]
         [--methods sparsemod sparsemod-es sparsemod-ref random optuna-tpe optuna-gp optuna-nsga2 ax-default
                    syne-tune-moasha ax-default-ref]
-        [--out DIR] [--rule moasha [moasha_front]] [--grace 1] [--eta 3]
-    python benchmarks/search_quality.py --from DIR
+        [--out DIR] [--rule moasha [moasha_front]] [--grace 1] [--eta 3] [--start N]
+    python benchmarks/search_quality.py --from DIR [--methods LABEL ...] [--block NAME --json FILE]
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ REFERENCE = np.array([1.0, 64 * 1024, 64 * 1024])
 BUDGET_MEMORY, BUDGET_SIZE = 2048, 2867
 ES = "sparsemod-es-"  # + the rule
 REF = "-ref"  # a method told the reference as objective thresholds
-START_LABEL = "-start"  # + the Sobol start of a sparsemod run given --start
+START_LABEL = "-start"  # + the --start of a run (sparsemod's Sobol trials, Optuna's n_startup_trials)
 THRESHOLDS = {"model_size": float(REFERENCE[1]), "working_memory": float(REFERENCE[2])}
 
 EXAMPLE = '''
@@ -232,12 +235,17 @@ def rounds(trials: int, start: int | None = None) -> tuple[int, int, int]:
     return sobol, gp, (trials - sobol - 2 * gp) // 2
 
 
+def startable(method: str) -> bool:
+    """Whether ``--start`` sets the method's trials before its model (random, NSGA-II, Ax's own
+    strategy and MO-ASHA have none to set)."""
+    return method.startswith("sparsemod") or method in ("optuna-gp", "optuna-tpe")
+
+
 def labelled(method: str, start: int | None) -> str:
     """A run's label: a method given another start than its default (sparsemod: a quarter of
     the budget; optuna-gp, optuna-tpe: Optuna's 10) is labelled with it
     (``sparsemod-ref-start6``), so both stay in one table."""
-    started = method.startswith("sparsemod") or method in ("optuna-gp", "optuna-tpe")
-    return f"{method}{START_LABEL}{start}" if start is not None and started else method
+    return f"{method}{START_LABEL}{start}" if start is not None and startable(method) else method
 
 
 def method_of(label: str) -> str:
@@ -312,7 +320,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="training images (default all 8k)")
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side (one thread each)")
-    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS, help="the methods to run")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help=f"the methods to run ({', '.join(METHODS)}; default all); with --from: the "
+                             "runs to keep, by method or label such as sparsemod-ref-start4 (default every one)")
     parser.add_argument("--rule", nargs="+", default=["moasha"], choices=["moasha", "moasha_front"],
                         help="sparsemod-es: early_stopping (one run per rule and seed)")
     parser.add_argument("--grace", type=int, default=1, help="sparsemod-es and syne-tune-moasha: grace epochs")
@@ -330,12 +340,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="recompute the summary of the trials tables in this folder; run nothing")
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "mnist")
     args = parser.parse_args(argv)
-    if not_installed(args.methods):
-        parser.error(str(not_installed(args.methods)))
+    labels = args.source is not None  # --from keeps runs by label
+    for method in args.methods or []:
+        if method_of(method) not in METHODS or (method != method_of(method) and not (labels and startable(method_of(method)))):
+            parser.error(f"--methods: {method!r} is not one of {', '.join(METHODS)}"
+                         + (" (or one of them labelled -start{N})" if labels else " (a start: --start N)"))
+    if not_installed([method_of(m) for m in args.methods or []]):
+        parser.error(str(not_installed([method_of(m) for m in args.methods or []])))
     if args.source is not None:
-        tables = {(method, seed): table for (method, seed), table in read_tables(args.source).items()
-                  if method_of(method) in args.methods
-                  or (method.startswith(ES) and "sparsemod-es" in args.methods)}
+        tables = {(label, seed): table for (label, seed), table in read_tables(args.source).items()
+                  if args.methods is None or label in args.methods
+                  or (label.startswith(ES) and label == method_of(label) and "sparsemod-es" in args.methods)}
         if not tables:
             parser.error(f"--from: no {{method}}_seed{{seed}}.csv file in {args.source}")
         publish(tables, args)
@@ -343,6 +358,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.trials, args.seeds, args.epochs, args.limit = 12, [0], 1, 2000
         args.out = Path(tempfile.mkdtemp(prefix="search_quality_"))
+    args.methods = args.methods or METHODS
+    if args.start is not None:
+        if not 1 <= args.start < args.trials or (args.trials - args.start) % 2:
+            parser.error(f"--start: 1 to {args.trials - 1} trials, leaving an even number of the "
+                         f"{args.trials} for the rounds of 2 (got {args.start})")
+        if [m for m in args.methods if not startable(m)]:
+            parser.error(f"--start: {', '.join(m for m in args.methods if not startable(m))} take no start "
+                         "(their runs would overwrite the default ones' tables); run them without it")
     args.out.mkdir(parents=True, exist_ok=True)
     # Spawned runs (and their trial workers) inherit these: one BLAS / OpenMP thread each,
     # so that side-by-side runs do not spin threads on each other's cores.
