@@ -258,7 +258,6 @@ def run(method: str, seed: int, args, made: dict) -> Path:
     from sparsemod.optimizer import optimize_on_one_thread
 
     label = labelled(method, args.start)
-
     optimize_on_one_thread()  # Ax's GP fits too: the runs side by side share the cores
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
@@ -345,8 +344,9 @@ def main(argv: list[str] | None = None) -> None:
         if method_of(method) not in METHODS or (method != method_of(method) and not (labels and startable(method_of(method)))):
             parser.error(f"--methods: {method!r} is not one of {', '.join(METHODS)}"
                          + (" (or one of them labelled -start{N})" if labels else " (a start: --start N)"))
-    if not_installed([method_of(m) for m in args.methods or []]):
-        parser.error(str(not_installed([method_of(m) for m in args.methods or []])))
+    missing = not_installed([method_of(m) for m in args.methods or []])
+    if missing:
+        parser.error(missing)
     if args.source is not None:
         tables = {(label, seed): table for (label, seed), table in read_tables(args.source).items()
                   if args.methods is None or label in args.methods
@@ -363,8 +363,9 @@ def main(argv: list[str] | None = None) -> None:
         if not 1 <= args.start < args.trials or (args.trials - args.start) % 2:
             parser.error(f"--start: 1 to {args.trials - 1} trials, leaving an even number of the "
                          f"{args.trials} for the rounds of 2 (got {args.start})")
-        if [m for m in args.methods if not startable(m)]:
-            parser.error(f"--start: {', '.join(m for m in args.methods if not startable(m))} take no start "
+        fixed = [m for m in args.methods if not startable(m)]
+        if fixed:
+            parser.error(f"--start: {', '.join(fixed)} take no start "
                          "(their runs would overwrite the default ones' tables); run them without it")
     args.out.mkdir(parents=True, exist_ok=True)
     # Spawned runs (and their trial workers) inherit these: one BLAS / OpenMP thread each,
